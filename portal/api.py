@@ -1,0 +1,143 @@
+"""The JSON API's plumbing: authentication (session or bearer token), capability checks, error bodies,
+Idempotency-Key replay. Endpoints are plain functions wrapped in `api_view`; they call the same selectors and
+services as the pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from functools import wraps
+
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from portal.context import action_source
+from portal.errors import ApiError, DomainError
+from portal.models import ApiToken, IdempotentRequest
+from portal.roles import has_capability
+
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+TOKEN_TOUCH_SECONDS = 60  # last_used_at is refreshed at most once a minute
+
+
+def error_response(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def money(amount: int, currency: str) -> dict:
+    return {"amount": amount, "currency": currency}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def json_body(request) -> dict:
+    if not request.body:
+        return {}
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    return data
+
+
+def _authenticate_bearer(request) -> bool | None:
+    """None when no bearer header is sent; True/False whether the token is valid."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header.startswith("Bearer "):
+        return None
+    secret = header.removeprefix("Bearer ").strip()
+    token = (ApiToken.objects.active().select_related("user").filter(key_hash=ApiToken.hash_secret(secret)).first())
+    if token is None or not token.user.is_active:
+        return False
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > TOKEN_TOUCH_SECONDS:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    request.user = token.user
+    return True
+
+
+def _csrf_failure(request):
+    """Session-authenticated writes must carry the CSRF token (X-CSRFToken), exactly like the pages."""
+    check = CsrfViewMiddleware(lambda req: None)
+    return check.process_view(request, None, (), {})
+
+
+def _replay_or_run(request, run):
+    key = request.headers.get("Idempotency-Key")
+    if request.method not in WRITE_METHODS or not key:
+        return run()
+    body_hash = hashlib.sha256(request.body or b"").hexdigest()
+    previous = IdempotentRequest.objects.filter(user=request.user, key=key).first()
+    if previous is not None:
+        if previous.body_hash != body_hash or previous.path != request.path or previous.method != request.method:
+            return error_response(409, "idempotency_conflict",
+                                  "This Idempotency-Key was already used with a different request.")
+        return JsonResponse(previous.response_body, status=previous.status_code, safe=False)
+    response = run()
+    if response.status_code < 500:
+        try:
+            with transaction.atomic():
+                IdempotentRequest.objects.create(
+                    user=request.user, key=key[:120], method=request.method, path=request.path[:255],
+                    body_hash=body_hash, status_code=response.status_code,
+                    response_body=json.loads(response.content or b"null"),
+                )
+        except IntegrityError:  # a concurrent request with the same key won the race; its response stands
+            pass
+    return response
+
+
+def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | None = None):
+    """Wrap a JSON endpoint: auth, method, capability, errors as JSON, Idempotency-Key, source = "api"."""
+
+    def decorator(view):
+        @csrf_exempt
+        @login_not_required
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            bearer = _authenticate_bearer(request)
+            if bearer is False:
+                return error_response(401, "invalid_token", "The API token is invalid or revoked.")
+            if not request.user.is_authenticated:
+                return error_response(401, "not_authenticated", "Sign in or send 'Authorization: Bearer <token>'.")
+            if request.method not in methods:
+                response = error_response(405, "method_not_allowed", f"Use {' or '.join(methods)}.")
+                response["Allow"] = ", ".join(methods)
+                return response
+            if bearer is None and request.method in WRITE_METHODS and _csrf_failure(request) is not None:
+                return error_response(403, "csrf_failed", "Send the CSRF token in the X-CSRFToken header.")
+            if capability and not has_capability(request.user, capability):
+                return error_response(403, "forbidden", "Your role does not allow this.")
+
+            def run():
+                try:
+                    with action_source("api"):
+                        return view(request, *args, **kwargs)
+                except ApiError as exc:
+                    return error_response(exc.status, exc.code, exc.message)
+                except DomainError as exc:
+                    return error_response(exc.status, exc.code, exc.message)
+                except ValidationError as exc:
+                    return error_response(400, "invalid", " ".join(exc.messages))
+                except Http404 as exc:
+                    return error_response(404, "not_found", str(exc) or "Not found.")
+                except PermissionDenied as exc:
+                    return error_response(403, "forbidden", str(exc) or "Your role does not allow this.")
+
+            return _replay_or_run(request, run)
+
+        wrapped.required_capability = capability
+        return wrapped
+
+    return decorator

@@ -1,0 +1,123 @@
+"""The shared kernel's tables: capabilities (permissions only), the append-only audit and access logs, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import pgtrigger
+from django.conf import settings
+from django.db import models
+
+from portal.context import SOURCES
+from portal.roles import CAPABILITIES
+
+
+class Capability(models.Model):
+    """No table: carries the permission codenames that roles (groups) are made of (see portal/roles.py)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = list(CAPABILITIES.items())
+
+
+SOURCE_CHOICES = [(s, s.capitalize()) for s in SOURCES]
+
+
+@pgtrigger.register(
+    pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+)
+class AuditEvent(models.Model):
+    """One row per change: who did what to which object, with before/after. Postgres refuses UPDATE and DELETE."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
+                              db_constraint=False, related_name="+")
+    actor_label = models.CharField(max_length=150, blank=True)  # kept even if the user is removed
+    source = models.CharField(max_length=16, choices=SOURCE_CHOICES, default="agent")
+    action = models.CharField(max_length=80, db_index=True)  # dotted: payments.refund.created
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.CharField(max_length=40, blank=True)  # public id where there is one
+    customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.DO_NOTHING,
+                                 db_constraint=False, related_name="+")
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "-created_at"], name="audit_customer_time")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label or 'system'} {self.action}"
+
+
+@pgtrigger.register(
+    pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+)
+class AccessLog(models.Model):
+    """One row per read of a customer's data: who, which customer, which view, when, from where."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING,
+                             db_constraint=False, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.DO_NOTHING, db_constraint=False,
+                                 related_name="+")
+    view = models.CharField(max_length=80)  # e.g. customers.profile:payments, api.customers.detail
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="access_customer_time"),
+            models.Index(fields=["user", "-created_at"], name="access_user_time"),
+        ]
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A per-user bearer token. Only a SHA-256 of the secret is stored; the secret is shown once."""
+
+    PREFIX = "cpt_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    key_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12)  # first characters, so the owner can tell tokens apart
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    @staticmethod
+    def hash_secret(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    @classmethod
+    def new_secret(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+
+class IdempotentRequest(models.Model):
+    """A write made with an Idempotency-Key: the same key and body replay the stored response (DESIGN §5)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=120)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=255)
+    body_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once_per_user")]

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from portal import views
+
+app_name = "portal"
+
+portal_patterns = [
+    path("audit/", views.audit_log, name="audit"),
+    path("settings/", views.settings_page, name="settings"),
+    path("settings/tokens/", views.api_token_create, name="api_token_create"),
+    path("settings/tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/login/", views.PortalLoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include((portal_patterns, "portal"))),
+    path("customers/", include("customers.urls")),
+    path("api/v1/", include("portal.api_urls")),
+    path("admin/", admin.site.urls),
+]

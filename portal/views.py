@@ -1,0 +1,83 @@
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from portal import selectors, services
+from portal.access import require_capability
+from portal.errors import DomainError
+from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
+from portal.models import ApiToken
+from portal.roles import Cap
+
+
+class PortalLoginView(auth_views.LoginView):
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+
+@require_GET
+def home(request):
+    return redirect("customers:directory")
+
+
+@login_not_required
+@require_GET
+def healthz(request):
+    """Liveness for load balancers: the app answers and the database answers."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@require_capability(Cap.VIEW_AUDIT)
+def audit_log(request):
+    form = AuditFilterForm(request.GET)
+    events, next_cursor = [], None
+    if form.is_valid():
+        events, next_cursor = selectors.audit_events(
+            action_prefix=form.cleaned_data["action"], customer_public_id=form.cleaned_data["customer"],
+            actor=form.cleaned_data["actor"], before_id=form.cleaned_data["before"],
+        )
+    context = {"form": form, "events": events, "next_cursor": next_cursor}
+    template = "portal/audit.html#results" if request.htmx else "portal/audit.html"
+    return render(request, template, context)
+
+
+@require_GET
+def settings_page(request):
+    tokens = ApiToken.objects.filter(user=request.user).order_by("-created_at")
+    return render(request, "portal/settings.html", {"tokens": tokens, "form": ApiTokenForm()})
+
+
+@require_POST
+def api_token_create(request):
+    form = ApiTokenForm(request.POST)
+    if form.is_valid():
+        try:
+            token, secret = services.api_token_create(user=request.user, name=form.cleaned_data["name"],
+                                                      actor=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Token “{token.name}” created. Copy it now, it will not be shown again: "
+                                      f"{secret}")
+    else:
+        messages.error(request, "Give the token a name (up to 80 characters).")
+    return redirect("portal:settings")
+
+
+@require_POST
+def api_token_revoke(request, token_id: int):
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    try:
+        services.api_token_revoke(token=token, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Token “{token.name}” revoked. Clients using it now get 401.")
+    return redirect("portal:settings")

@@ -1,0 +1,91 @@
+"""Plans (what is sold) and subscriptions (who has which plan, in which state)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from portal.ids import new_subscription_id
+
+
+class Plan(models.Model):
+    class Interval(models.TextChoices):
+        MONTH = "month", "Monthly"
+        YEAR = "year", "Yearly"
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=255, blank=True)
+    features = models.JSONField(default=list, blank=True, help_text="What the bundle includes")
+    price = models.BigIntegerField(help_text="Minor units per interval")
+    currency = models.CharField(max_length=3, default="USD")
+    interval = models.CharField(max_length=8, choices=Interval.choices, default=Interval.MONTH)
+    trial_days = models.PositiveSmallIntegerField(default=0)
+    refund_window_days = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                          help_text="Overrides storefront and portal default")
+    is_active = models.BooleanField(default=True, help_text="Offered for new subscriptions and plan changes")
+    rank = models.PositiveSmallIntegerField(default=0, help_text="Higher is a bigger plan (upgrade direction)")
+
+    class Meta:
+        ordering = ["rank", "price"]
+        constraints = [models.CheckConstraint(condition=Q(price__gte=0), name="plan_price_not_negative")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def monthly_price(self) -> int:
+        """Price normalised to a month, for MRR (integer division rounds down a fraction of a cent)."""
+        return self.price // 12 if self.interval == self.Interval.YEAR else self.price
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        TRIAL = "trial", "Trial"
+        ACTIVE = "active", "Active"
+        GRACE = "grace", "Grace"
+        PAUSED = "paused", "Paused"
+        SUSPENDED = "suspended", "Suspended"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+
+    LIVE_STATUSES = (Status.TRIAL, Status.ACTIVE, Status.GRACE, Status.PAUSED)
+    ENDED_STATUSES = (Status.CANCELLED, Status.EXPIRED)
+
+    public_id = models.CharField(max_length=24, unique=True, default=new_subscription_id, editable=False)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    started_at = models.DateTimeField()
+    current_period_start = models.DateTimeField()
+    current_period_end = models.DateTimeField()
+    trial_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancellation_reason = models.CharField(max_length=255, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    resume_on = models.DateField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    scheduled_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                       help_text="Plan that takes effect at the next renewal")
+    payment_method = models.ForeignKey("payments.PaymentMethod", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="subscriptions")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # A customer has at most one live subscription; changing plan changes it in place.
+            models.UniqueConstraint(fields=["customer"], condition=Q(status__in=["trial", "active", "grace", "paused"]),
+                                    name="one_live_subscription_per_customer"),
+            models.CheckConstraint(condition=Q(current_period_end__gte=models.F("current_period_start")),
+                                   name="subscription_period_ordered"),
+        ]
+        indexes = [models.Index(fields=["customer", "-started_at"], name="subscription_customer_start")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.plan} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE_STATUSES
