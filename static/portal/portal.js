@@ -1,0 +1,133 @@
+// The portal's one script: CSRF header for htmx, keyboard shortcuts, list-row navigation, copy buttons,
+// confirmation dialogs and toasts. No framework; runs under a strict CSP (no inline code, no eval).
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    event.detail.headers["X-CSRFToken"] = csrfToken();
+  });
+
+  // ---- Toasts: server messages arrive in #toasts (full pages) or via the HX-Trigger "toast" event. ----
+  function showToast(text, level) {
+    const region = document.getElementById("toasts");
+    if (!region) return;
+    const toast = document.createElement("div");
+    toast.className = "toast-message toast-" + (level || "info");
+    toast.setAttribute("role", level === "error" ? "alert" : "status");
+    const span = document.createElement("span");
+    span.textContent = text;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn-close btn-sm";
+    close.setAttribute("aria-label", "Dismiss");
+    close.setAttribute("data-dismiss-toast", "");
+    toast.append(span, close);
+    region.append(toast);
+    autoDismiss(toast);
+  }
+  window.portalToast = showToast;
+
+  function autoDismiss(toast) {
+    if (toast.classList.contains("toast-error")) return; // errors stay until dismissed
+    setTimeout(function () { toast.remove(); }, 8000);
+  }
+
+  document.body && document.querySelectorAll("#toasts .toast-message").forEach(autoDismiss);
+  document.addEventListener("toast", function (event) {
+    const detail = event.detail || {};
+    showToast(detail.message || detail.value || "", detail.level);
+  });
+
+  document.addEventListener("click", function (event) {
+    const dismiss = event.target.closest("[data-dismiss-toast]");
+    if (dismiss) dismiss.closest(".toast-message").remove();
+
+    const copy = event.target.closest("[data-copy]");
+    if (copy) {
+      navigator.clipboard.writeText(copy.getAttribute("data-copy")).then(function () {
+        showToast("Copied " + copy.getAttribute("data-copy"), "success");
+      });
+    }
+
+    const opener = event.target.closest("[data-open-dialog]");
+    if (opener) {
+      const dialog = document.getElementById(opener.getAttribute("data-open-dialog"));
+      if (dialog) dialog.showModal();
+    }
+  });
+
+  // ---- Destructive actions: forms with data-confirm ask first. ----
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    const question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  }, true);
+
+  // ---- Keyboard: "/" or Ctrl/Cmd-K search, "?" help, "g x" navigation, arrows/j/k + Enter in lists. ----
+  function typingInField(target) {
+    return target.closest("input, textarea, select, [contenteditable=true]") !== null;
+  }
+
+  function listRows() {
+    return Array.from(document.querySelectorAll("[data-row-list] [data-row-href]"));
+  }
+
+  function selectRow(rows, index) {
+    rows.forEach(function (row) { row.removeAttribute("aria-selected"); });
+    const row = rows[index];
+    if (!row) return;
+    row.setAttribute("aria-selected", "true");
+    const link = row.querySelector("a");
+    (link || row).focus();
+  }
+
+  let pendingG = false;
+  document.addEventListener("keydown", function (event) {
+    const search = document.getElementById("page-search") || document.getElementById("global-search");
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
+      if (search) { event.preventDefault(); search.focus(); search.select(); }
+      return;
+    }
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    const rows = listRows();
+    const current = rows.findIndex(function (row) { return row.getAttribute("aria-selected") === "true"; });
+    if (typingInField(event.target)) {
+      // From the search box, ArrowDown moves into the results.
+      if (event.key === "ArrowDown" && rows.length && event.target.type === "search") {
+        event.preventDefault();
+        selectRow(rows, 0);
+      }
+      if (event.key === "Escape") event.target.blur();
+      return;
+    }
+    if (event.key === "/") { if (search) { event.preventDefault(); search.focus(); search.select(); } return; }
+    if (event.key === "?") { const help = document.getElementById("shortcuts-dialog"); if (help) help.showModal(); return; }
+    if (rows.length && (event.key === "ArrowDown" || event.key === "j")) {
+      event.preventDefault(); selectRow(rows, Math.min(current + 1, rows.length - 1)); return;
+    }
+    if (rows.length && (event.key === "ArrowUp" || event.key === "k")) {
+      event.preventDefault(); selectRow(rows, Math.max(current - 1, 0)); return;
+    }
+    if (event.key === "Enter" && current >= 0 && event.target === document.body) {
+      window.location.href = rows[current].getAttribute("data-row-href"); return;
+    }
+    if (pendingG) {
+      pendingG = false;
+      const link = document.querySelector('[data-shortcut="g ' + event.key + '"]');
+      if (link) { event.preventDefault(); link.click(); }
+      return;
+    }
+    if (event.key === "g") { pendingG = true; setTimeout(function () { pendingG = false; }, 1200); }
+  });
+
+  // Clicking a row (outside its links and buttons) opens it.
+  document.addEventListener("click", function (event) {
+    const row = event.target.closest("[data-row-href]");
+    if (row && !event.target.closest("a, button, input, label")) window.location.href = row.getAttribute("data-row-href");
+  });
+})();

@@ -1,0 +1,71 @@
+"""Shared fixtures: role personas, an API client with a bearer token, browser launch settings."""
+
+import os
+
+os.environ.setdefault("PORTAL_TESTING", "1")
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API next to live_server
+
+import pytest
+from django.test import Client
+
+from tests.factories import UserFactory
+
+
+def _persona(role):
+    return UserFactory(username=role.lower(), role=role)
+
+
+@pytest.fixture
+def agent(db):
+    return _persona("Agent")
+
+
+@pytest.fixture
+def manager(db):
+    return _persona("Manager")
+
+
+@pytest.fixture
+def admin_user(db):
+    return _persona("Admin")
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but holds no role."""
+    return UserFactory(username="outsider", role=None)
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user) → a test client signed in as that user."""
+
+    def make(user):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_client_for():
+    """api_client_for(user) → a client that sends `Authorization: Bearer <token>` for that user."""
+    from portal.services import api_token_create
+
+    def make(user):
+        _, secret = api_token_create(user=user, name="tests", actor=user)
+        return Client(headers={"Authorization": f"Bearer {secret}"})
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium: Playwright never downloads a browser here."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"],
+    }
