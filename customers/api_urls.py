@@ -1,7 +1,9 @@
 from django.urls import path
 
-from customers import api
+from customers.api import directory
 
 urlpatterns = [
-    path("customers", api.customer_list, name="api_customer_list"),
+    # Directory
+    path("customers", directory.customer_list, name="api_customer_list"),
+    # Profile
 ]

@@ -1,9 +1,11 @@
 from django.urls import path
 
-from customers import views
+from customers.views import directory
 
 app_name = "customers"
 
 urlpatterns = [
-    path("", views.directory, name="directory"),
+    # Directory (search, filters, list)
+    path("", directory.directory, name="directory"),
+    # Profile
 ]

@@ -64,6 +64,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+if env.bool("QUERY_COUNT_HEADER", default=False):  # benchmarks only (bench/harness.py)
+    MIDDLEWARE.insert(0, "portal.middleware.QueryCountHeaderMiddleware")
+
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 
