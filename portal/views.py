@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
@@ -17,6 +18,9 @@ from portal.roles import Cap
 class PortalLoginView(auth_views.LoginView):
     form_class = LoginForm
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "session_idle_minutes": settings.SESSION_COOKIE_AGE // 60}
 
 
 @require_GET
