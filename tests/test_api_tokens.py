@@ -42,6 +42,13 @@ def test_settings_page_creates_a_token_and_shows_the_secret_once(agent, client_f
     assert "Copy it now" in response.content.decode()
     assert token.hint in response.content.decode()
     assert "Copy it now" not in client.get("/settings/").content.decode()
+    event = AuditEvent.objects.get(action="portal.api_token.created")
+    assert event.request_id, "the request id ties the audit row to the request's log lines"
+    assert secret_not_logged(event, token)
+
+
+def secret_not_logged(event, token):
+    return all(token.key_hash not in str(value) for value in (event.data, event.before, event.after))
 
 
 @pytest.mark.django_db
