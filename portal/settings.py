@@ -95,6 +95,11 @@ else:
     from portal.embedded_db import embedded_database_settings
 
     DATABASES = {"default": embedded_database_settings(EMBEDDED_PG_DIR)}
+if TESTING:
+    # One test database per pytest process, so two runs against the same server never drop each other's.
+    import os
+
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
