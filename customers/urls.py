@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path, re_path
 
-from customers.views import directory
+from customers.views import directory, profile
 
 app_name = "customers"
 
@@ -8,4 +8,13 @@ urlpatterns = [
     # Directory (search, filters, list)
     path("", directory.directory, name="directory"),
     # Profile
+    re_path(r"^(?P<public_id>cus_[0-9a-z]+)/", include([
+        path("", profile.profile, name="profile"),
+        re_path(r"^(?P<tab>subscriptions|payments|activity|notes)/$", profile.profile, name="profile_tab"),
+        path("edit/", profile.profile_edit, name="profile_edit"),
+        path("notes/new/", profile.note_add, name="note_add"),
+        path("tags/add/", profile.tag_add, name="tag_add"),
+        path("tags/remove/", profile.tag_remove, name="tag_remove"),
+        path("tags/suggest/", profile.tag_suggest, name="tag_suggest"),
+    ])),
 ]

@@ -130,4 +130,35 @@
     const row = event.target.closest("[data-row-href]");
     if (row && !event.target.closest("a, button, input, label")) window.location.href = row.getAttribute("data-row-href");
   });
+
+  // ---- Profile: forms answered with 422 re-render in place; dialogs open when htmx fills them. ----
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.status === 422) { event.detail.shouldSwap = true; event.detail.isError = false; }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const dialog = event.detail.target.closest && event.detail.target.closest("dialog");
+    if (dialog && !dialog.open) dialog.showModal();
+  });
+  document.addEventListener("click", function (event) {
+    const closer = event.target.closest("[data-close-dialog]");
+    const dialog = closer && closer.closest("dialog");
+    if (dialog) { event.preventDefault(); dialog.close(); }
+  });
+
+  // ---- Times in the agent's zone: the server sends <time datetime="UTC ISO" data-local[="date"]>. ----
+  const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  function localizeTimes(root) {
+    const times = Array.from(root.querySelectorAll("time[data-local]"));
+    if (root.matches && root.matches("time[data-local]")) times.push(root);
+    times.forEach(function (el) {
+      const when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) return;
+      el.textContent = (el.getAttribute("data-local") === "date" ? dateFormat : dateTimeFormat).format(when);
+      el.title = el.getAttribute("datetime") + " (shown in " + zone + ")";
+    });
+  }
+  localizeTimes(document);
+  document.addEventListener("htmx:load", function (event) { localizeTimes(event.target); });
 })();

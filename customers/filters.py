@@ -1,0 +1,175 @@
+"""The customer directory's parameters: one django-filter FilterSet, shared by the page and the API.
+
+The filters (status, plan, storefront, region, joined dates, segment) become query conditions here; the search
+term, sort, cursor and page size are validated by the same form and handed to customers/selectors/directory.py,
+which decides how to read the page (walk the sort index or gather the matches; see its docstring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from functools import partial
+
+import django_filters
+from django import forms
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.choices import BaseChoiceIterator
+
+from customers.models import Customer
+from customers.selectors.directory import (
+    DEFAULT_PAGE_SIZE,
+    PAGE_SIZES,
+    SORT_CHOICES,
+    Conditions,
+    DirectoryLookups,
+    DirectoryPage,
+    InvalidCursor,
+    directory_page,
+)
+from segments.models import SegmentMembership
+
+NO_PLAN = "none"
+FILTER_NAMES = ("status", "plan", "storefront", "region", "joined_after", "joined_before", "segment")
+PARAMETER_NAMES = ("q", *FILTER_NAMES, "sort", "per_page", "cursor")
+
+
+class DirectoryForm(forms.Form):
+    """The fields the selector reads; the FilterSet adds its filter fields to this form."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, widget=forms.HiddenInput)
+    per_page = forms.TypedChoiceField(required=False, coerce=int, empty_value=DEFAULT_PAGE_SIZE,
+                                      choices=[(n, f"{n} per page") for n in PAGE_SIZES], label="Rows")
+    cursor = forms.CharField(required=False, max_length=1000, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        after, before = data.get("joined_after"), data.get("joined_before")
+        if after and before and after > before:
+            self.add_error("joined_before", "The end date is before the start date.")
+        return data
+
+
+class LookupChoices(BaseChoiceIterator):
+    """Choices from the directory's lookup tables, read only when a value is checked or a select is drawn (the
+    API and htmx requests draw none)."""
+
+    def __init__(self, read):
+        self.read = read
+
+    def __iter__(self):
+        yield from self.read()
+
+    def __len__(self):
+        return len(self.read())
+
+
+def _day_start(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class CustomerDirectoryFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(label="Status", choices=Customer.Status.choices, empty_label="Any status")
+    plan = django_filters.ChoiceFilter(label="Plan", empty_label="Any plan")
+    storefront = django_filters.ChoiceFilter(label="Storefront", empty_label="Any storefront")
+    region = django_filters.ChoiceFilter(label="Region", empty_label="Any region")
+    joined_after = django_filters.DateFilter(label="Joined from")
+    joined_before = django_filters.DateFilter(label="Joined until")
+    segment = django_filters.ChoiceFilter(label="Segment", empty_label="Any segment")
+
+    class Meta:
+        model = Customer
+        fields: list[str] = []
+        form = DirectoryForm
+
+    def __init__(self, data=None, *, lookups: DirectoryLookups, **kwargs):
+        super().__init__(data, queryset=Customer.objects.all(), **kwargs)
+        self.lookups = lookups
+        self.filters["plan"].extra["choices"] = LookupChoices(lambda: [
+            *((plan.code, plan.name) for plan in lookups.plans), (NO_PLAN, "No plan")])
+        self.filters["storefront"].extra["choices"] = LookupChoices(
+            lambda: [(s.code, s.name) for s in lookups.storefronts])
+        self.filters["region"].extra["choices"] = LookupChoices(lambda: lookups.regions)
+        self.filters["segment"].extra["choices"] = LookupChoices(lambda: [(s.code, s.name) for s in lookups.segments])
+
+    @property
+    def active_filters(self) -> dict[str, object]:
+        """The filters in use, by name (after validation)."""
+        cleaned = getattr(self.form, "cleaned_data", {})
+        return {name: cleaned[name] for name in FILTER_NAMES if cleaned.get(name) not in (None, "")}
+
+    def conditions(self) -> Conditions:
+        """The active filters as conditions. Codes in the URL become ids in SQL (`plan_id = 3`), so the planner
+        sees a plain column condition it can pair with the (column, id) indexes."""
+        active = self.active_filters
+        indexed = []
+        if "status" in active:
+            indexed.append(Q(status=active["status"]))
+        if "plan" in active:
+            plan_code = active["plan"]
+            indexed.append(Q(plan__isnull=True) if plan_code == NO_PLAN
+                           else Q(plan_id=_id_of(self.lookups.plans, plan_code)))
+        if "storefront" in active:
+            indexed.append(Q(storefront_id=_id_of(self.lookups.storefronts, active["storefront"])))
+        if "region" in active:
+            indexed.append(Q(country=active["region"]))
+        if "joined_after" in active:
+            indexed.append(Q(registered_at__gte=_day_start(active["joined_after"])))
+        if "joined_before" in active:  # inclusive: the whole of that day
+            indexed.append(Q(registered_at__lt=_day_start(active["joined_before"] + timedelta(days=1))))
+        scattered = []
+        if "segment" in active:
+            members = SegmentMembership.objects.filter(
+                customer_id=OuterRef("pk"), segment_id=_id_of(self.lookups.segments, active["segment"]))
+            scattered.append(Q(Exists(members)))
+        return Conditions(tuple(indexed), tuple(scattered))
+
+    def filter_queryset(self, queryset):
+        conditions = self.conditions()
+        return queryset.filter(*conditions.all())
+
+
+def _id_of(rows, code: str) -> int:
+    return next(row.id for row in rows if row.code == code)
+
+
+@dataclass
+class DirectorySearch:
+    """The outcome of reading the directory's parameters: the filter form and, when they are valid, a page."""
+
+    filters: CustomerDirectoryFilter
+    page: DirectoryPage | None = None
+    notice: str = ""  # said above the results, e.g. that a stale page link was replaced by the first page
+
+    @property
+    def errors(self) -> list[str]:
+        """One sentence per invalid parameter, naming it."""
+        sentences = []
+        for name, messages in self.filters.form.errors.items():
+            label = self.filters.form.fields[name].label if name in self.filters.form.fields else None
+            prefix = f"{label or name.replace('_', ' ').capitalize()}: " if name != "__all__" else ""
+            sentences.extend(prefix + message for message in messages)
+        return sentences
+
+
+def find_customers(params, *, restart_on_bad_cursor: bool) -> DirectorySearch:
+    """Validate the directory parameters and read the page they ask for (the page view and the API share this).
+
+    A page link that is not valid any more raises InvalidCursor, or with `restart_on_bad_cursor` gives the first
+    page and a notice (people following an old link deserve results, API clients an error).
+    """
+    lookups = DirectoryLookups()
+    filters = CustomerDirectoryFilter(params, lookups=lookups)
+    if not filters.is_valid():
+        return DirectorySearch(filters)
+    data = filters.form.cleaned_data
+    read = partial(directory_page, filters.conditions(), lookups=lookups, q=data["q"], sort=data["sort"],
+                   per_page=data["per_page"])
+    try:
+        return DirectorySearch(filters, read(cursor=data["cursor"] or None))
+    except InvalidCursor as error:
+        if not restart_on_bad_cursor:
+            raise
+        return DirectorySearch(filters, read(cursor=None), notice=f"{error.message} Showing the first page.")

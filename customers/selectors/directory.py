@@ -1,0 +1,596 @@
+"""Reads behind the customer directory (the page and the API): search routing, keyset pages, a capped count.
+
+Search is routed by the shape of the term, so every shape has an index to use (DESIGN §6):
+
+    cus_ + 1 or more          customers.public_id, equal or prefix (btree)
+    sub_ + 4 or more          subscriptions.public_id, equal or prefix (btree) → the owning customer
+    a full email address      lower(email) (btree); when nobody has exactly that email, the substring search
+    1–2 characters            prefix of lower(first_name), lower(last_name) or lower(email) (text_pattern_ops)
+    anything else             search_text LIKE '%term%' (one lowercased column, one GIN trigram index)
+
+Pages are keyset pages: the rows after the last row shown, in (sort key, id) order, each sort backed by an index
+of that shape (customers/migrations/0003_directory_indexes.py), so page 20,000 costs what page 1 costs.
+
+Two ways to fill a page, chosen per request:
+- walk: follow the sort index from the cursor and keep the rows that match. Cheap when matches are common and
+  spread out; Postgres chooses it from its estimates, and it is the only way for plain column filters.
+- gather: fetch every match through its own index (trigram, segment membership), then sort them. Cheap when
+  matches are few, whatever their order.
+Postgres assumes matches are spread evenly along the sort; a search term or a segment can bunch them up ("smith"
+sorted by name, New customers sorted oldest first), and then its walk reads most of the table. So for those
+"scattered" conditions we decide ourselves: few estimated matches → gather; many → a walk with a budget of rows,
+and if the budget runs out before the page is full, gather after all. The cost is then bounded by the number of
+matches, never by the size of the table.
+
+The count is exact up to COUNT_CAP and the planner's estimate above it, and says which one it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from functools import cached_property
+
+from babel import Locale
+from django.core import signing
+from django.core.exceptions import EmptyResultSet, FullResultSet
+from django.db import connection
+from django.db.models import F, Field, Func, Q, QuerySet, Value
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact, GreaterThan, LessThan, StartsWith
+
+from customers.models import Customer, Storefront
+from portal.errors import DomainError
+from segments.models import Segment
+from subscriptions.models import Plan, Subscription
+
+PAGE_SIZES = (25, 50, 100)
+DEFAULT_PAGE_SIZE = 25
+COUNT_CAP = 10_000
+GATHER_LIMIT = 5_000  # up to this many estimated matches, fetching them all beats walking the sort index
+WALK_BUDGET_PER_ROW = 150  # rows a walk may read per row it must find before it gives up and gathers
+SHORT_TERM_LENGTH = 2  # up to this many characters a term is matched as a prefix (trigrams need three)
+SUBSCRIPTION_PREFIX_MIN = 4  # characters after "sub_" before a partial subscription id is looked up
+
+ID_BODY_LENGTH = 16
+_ID_BODY = "[0-9a-z]"
+CUSTOMER_ID_PREFIX = re.compile(rf"^cus_{_ID_BODY}{{1,{ID_BODY_LENGTH}}}$")
+SUBSCRIPTION_ID_PREFIX = re.compile(rf"^sub_{_ID_BODY}{{{SUBSCRIPTION_PREFIX_MIN},{ID_BODY_LENGTH}}}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+LISTED_COLUMNS = ("id", "public_id", "first_name", "last_name", "email", "status", "plan_id", "mrr", "currency",
+                  "registered_at", "storefront_id", "country")
+
+
+class InvalidCursor(DomainError):
+    """A page link that was not made by this server (edited, cut short) or belongs to another sort."""
+
+    code = "invalid_cursor"
+    status = 400
+
+
+STALE_CHOICE = "This page link refers to a plan or storefront that no longer exists."
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What the rows must satisfy, split by how an index can answer it.
+
+    `indexed`: plain column conditions (status, plan, storefront, region, dates) that a btree can combine with a
+    sort. `scattered`: conditions answered by an index of their own (search, segment membership), whose matches
+    may lie anywhere, or all in one place, along the sort order.
+    """
+
+    indexed: tuple[Q, ...] = ()
+    scattered: tuple[Q, ...] = ()
+
+    def adding(self, scattered: Q) -> Conditions:
+        return Conditions(self.indexed, (*self.scattered, scattered))
+
+    def all(self) -> tuple[Q, ...]:
+        return (*self.indexed, *self.scattered)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Search
+
+
+class SearchKind(Enum):
+    CUSTOMER_ID = "customer_id"
+    SUBSCRIPTION_ID = "subscription_id"
+    EMAIL = "email"
+    PREFIX = "prefix"
+    SUBSTRING = "substring"
+
+
+@dataclass(frozen=True)
+class Search:
+    term: str  # lowercased, spaces collapsed
+    kind: SearchKind
+
+    @classmethod
+    def parse(cls, raw: str) -> Search | None:
+        term = " ".join(raw.split()).lower()
+        if not term:
+            return None
+        if CUSTOMER_ID_PREFIX.match(term):
+            return cls(term, SearchKind.CUSTOMER_ID)
+        if SUBSCRIPTION_ID_PREFIX.match(term):
+            return cls(term, SearchKind.SUBSCRIPTION_ID)
+        if EMAIL.match(term):
+            return cls(term, SearchKind.EMAIL)
+        if len(term) <= SHORT_TERM_LENGTH:
+            return cls(term, SearchKind.PREFIX)
+        return cls(term, SearchKind.SUBSTRING)
+
+    @property
+    def is_identifier(self) -> bool:
+        """A complete customer or subscription id: it names one customer, so it may open the profile directly."""
+        return (self.kind in (SearchKind.CUSTOMER_ID, SearchKind.SUBSCRIPTION_ID)
+                and len(self.term) == len("cus_") + ID_BODY_LENGTH)
+
+    def condition(self) -> Q:
+        # Id prefixes use the ids' own btrees: in the trigram index "cus" is in every row, so it would not narrow.
+        id_lookup = "public_id" if self.is_identifier else "public_id__startswith"
+        if self.kind is SearchKind.CUSTOMER_ID:
+            return Q(**{id_lookup: self.term})
+        if self.kind is SearchKind.SUBSCRIPTION_ID:
+            return Q(id__in=Subscription.objects.filter(**{id_lookup: self.term}).values("customer_id"))
+        if self.kind is SearchKind.EMAIL:
+            return Q(Exact(Lower("email"), self.term))
+        if self.kind is SearchKind.PREFIX:
+            # Three prefix btrees; Postgres combines them (BitmapOr), no trigram needed for one or two letters.
+            return (Q(StartsWith(Lower("first_name"), self.term)) | Q(StartsWith(Lower("last_name"), self.term))
+                    | Q(StartsWith(Lower("email"), self.term)))
+        # `contains` compiles to LIKE '%term%' (wildcards in the term escaped) on the lowercased search_text, which
+        # the GIN trigram index answers. Never icontains: its UPPER() hides the column from the index.
+        return Q(search_text__contains=self.term)
+
+    def broadened(self) -> Search | None:
+        """What to search when an exact email matches nobody: the same text as a substring."""
+        if self.kind is SearchKind.EMAIL:
+            return Search(self.term, SearchKind.SUBSTRING)
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sorting
+
+
+class Row(Func):
+    """A row value, (a, b, id). Compared as a whole, it lets Postgres start an index range right after it."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = ", "
+    output_field = Field()  # mixed column types: only ever compared, never read back
+
+
+class Branches(Enum):
+    """Sorts read as one index walk per value of a small column, glued with UNION ALL into one statement."""
+
+    CHOICE = "choice"  # plan, storefront: sorted by the choice's display order (plan rank, storefront name), then
+    #                    id; one walk on (column, id) per choice, in that order.
+    STATUS = "status"  # MRR: one walk on (status, mrr, id) per status, merged. MRR follows from the status (only
+    #                    active customers pay), so Postgres, which assumes no such link, would walk a plain
+    #                    (mrr, id) index past every non-paying customer to find "Active, lowest MRR first".
+
+
+@dataclass(frozen=True)
+class SortColumn:
+    key: str
+    label: str
+    keyset: tuple[str, ...]  # columns, unique together (the last is always "id")
+    branches: Branches | None = None
+
+
+SORT_COLUMNS = {
+    column.key: column
+    for column in (
+        SortColumn("name", "Name", ("last_name", "first_name", "id")),
+        SortColumn("email", "Email", ("email", "id")),
+        SortColumn("status", "Status", ("status", "id")),
+        SortColumn("plan", "Plan", ("plan_id", "id"), Branches.CHOICE),
+        SortColumn("mrr", "MRR", ("mrr", "id"), Branches.STATUS),
+        SortColumn("since", "Since", ("registered_at", "id")),
+        SortColumn("storefront", "Storefront", ("storefront_id", "id"), Branches.CHOICE),
+    )
+}
+DEFAULT_SORT = "-since"
+SORT_CHOICES = [(prefix + key, f"{column.label} {direction}")
+                for key, column in SORT_COLUMNS.items()
+                for prefix, direction in (("", "ascending"), ("-", "descending"))]
+
+
+@dataclass(frozen=True)
+class Sort:
+    column: SortColumn
+    descending: bool
+
+    @classmethod
+    def parse(cls, value: str | None) -> Sort:
+        value = value or DEFAULT_SORT
+        return cls(SORT_COLUMNS[value.removeprefix("-")], value.startswith("-"))
+
+    @property
+    def value(self) -> str:
+        return ("-" if self.descending else "") + self.column.key
+
+    def flipped(self) -> Sort:
+        return Sort(self.column, not self.descending)
+
+    def order_by(self) -> list[str]:
+        return [("-" if self.descending else "") + name for name in self.column.keyset]
+
+    def position_of(self, customer: Customer) -> tuple:
+        return tuple(getattr(customer, name) for name in self.column.keyset)
+
+    def after(self, position: tuple) -> GreaterThan | LessThan:
+        """Rows strictly after `position` in this order (for a CHOICE sort, within one choice: see _branch_walk)."""
+        compare = LessThan if self.descending else GreaterThan
+        return compare(Row(*[F(name) for name in self.column.keyset]), Row(*[Value(v) for v in position]))
+
+
+class SortSQL:
+    """The same order in raw SQL, over the columns of a derived table (the gather and the budgeted walk)."""
+
+    def __init__(self, order: Sort, choices: list | None = None):
+        self.order = order
+        quote = connection.ops.quote_name
+        first, *rest = order.column.keyset
+        self.params: list = []
+        self.rank = None
+        self.keys = [quote(name) for name in order.column.keyset]
+        if order.column.branches is Branches.CHOICE:  # the choice's position in display order, no plan last
+            whens = []
+            for position, value in enumerate(choices):
+                if value is None:
+                    whens.append(f"WHEN {quote(first)} IS NULL THEN %s")
+                    self.params.append(position)
+                else:
+                    whens.append(f"WHEN {quote(first)} = %s THEN %s")
+                    self.params.extend([value, position])
+            self.rank = {value: position for position, value in enumerate(choices)}
+            self.keys = [f"(CASE {' '.join(whens)} END)", *map(quote, rest)]
+
+    def order_by(self) -> tuple[str, list]:
+        direction = " DESC" if self.order.descending else ""
+        return ", ".join(key + direction for key in self.keys), list(self.params)
+
+    def after(self, position: tuple) -> tuple[str, list]:
+        if self.rank is not None:
+            if position[0] not in self.rank:
+                raise InvalidCursor(STALE_CHOICE)
+            position = (self.rank[position[0]], *position[1:])
+        operator = "<" if self.order.descending else ">"
+        placeholders = ", ".join(["%s"] * len(position))
+        return f"({', '.join(self.keys)}) {operator} ({placeholders})", [*self.params, *position]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cursors: the keyset position of the row a page continues from, signed so that a client can neither forge one
+# nor corrupt one into a database error. Values travel as JSON (datetimes as ISO text).
+
+CURSOR_SALT = "customers.directory.cursor"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    sort: str
+    backwards: bool  # True: the rows *before* this position (the "Previous" link)
+    position: tuple
+
+    def encode(self) -> str:
+        values = [v.isoformat() if isinstance(v, datetime) else v for v in self.position]
+        return signing.dumps([self.sort, int(self.backwards), values], salt=CURSOR_SALT, compress=True)
+
+    @classmethod
+    def decode(cls, token: str, sort: Sort) -> Cursor:
+        try:
+            sort_value, backwards, values = signing.loads(token, salt=CURSOR_SALT)
+            keyset = sort.column.keyset
+            if sort_value != sort.value or len(values) != len(keyset):
+                raise ValueError("a cursor of another sort")
+            position = tuple(_cursor_value(name, value) for name, value in zip(keyset, values))
+        except (signing.BadSignature, ValueError, TypeError, json.JSONDecodeError):
+            raise InvalidCursor("This page link is not valid (it was changed, cut short, or made for another "
+                                "sort order).") from None
+        return cls(sort_value, bool(backwards), position)
+
+
+def _cursor_value(column: str, value):
+    if column == "registered_at":
+        return datetime.fromisoformat(value)
+    if column == "plan_id" and value is None:
+        return None
+    if column in ("id", "mrr", "storefront_id", "plan_id"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(column)
+        return value
+    if not isinstance(value, str):
+        raise TypeError(column)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lookups: the small tables behind the filters and the row labels, each read at most once per request.
+
+
+class DirectoryLookups:
+    @cached_property
+    def plans(self) -> list[Plan]:
+        return list(Plan.objects.only("id", "code", "name").order_by("rank", "price", "name"))
+
+    @cached_property
+    def storefronts(self) -> list[Storefront]:
+        return list(Storefront.objects.only("id", "code", "name").order_by("name"))
+
+    @cached_property
+    def segments(self) -> list[Segment]:
+        order = list(Segment.Code.values)
+        return sorted(Segment.objects.only("id", "code", "name"),
+                      key=lambda s: order.index(s.code) if s.code in order else len(order))
+
+    @cached_property
+    def regions(self) -> list[tuple[str, str]]:
+        """(country code, English name) of the countries customers are in, without reading the table: a "loose
+        index scan" over (country, id) that jumps from one country to the next, one index probe per country."""
+        with connection.cursor() as cursor:
+            cursor.execute("""
+                WITH RECURSIVE present(country) AS (
+                    (SELECT country FROM customers_customer ORDER BY country LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT c.country FROM customers_customer c WHERE c.country > p.country
+                            ORDER BY c.country LIMIT 1)
+                    FROM present p WHERE p.country IS NOT NULL
+                )
+                SELECT country FROM present WHERE country IS NOT NULL
+            """)
+            codes = [code for (code,) in cursor.fetchall()]
+        names = Locale("en").territories
+        return sorted(((code, names.get(code.upper(), code)) for code in codes), key=lambda pair: pair[1])
+
+    def branch_values(self, column: SortColumn) -> list | None:
+        """The values a branched sort walks, in order: plans by rank then price (no plan last), storefronts by
+        name, or every status."""
+        if column.branches is Branches.STATUS:
+            return list(Customer.Status.values)
+        if column.key == "plan":
+            return [plan.id for plan in self.plans] + [None]
+        if column.key == "storefront":
+            return [storefront.id for storefront in self.storefronts]
+        return None
+
+    def label(self, customers: list[Customer]) -> None:
+        """Attach plan and storefront from the lookups, so rows need no join and no query per row."""
+        plans = {plan.id: plan for plan in self.plans}
+        storefronts = {storefront.id: storefront for storefront in self.storefronts}
+        for customer in customers:
+            customer.plan = plans.get(customer.plan_id)
+            customer.storefront = storefronts.get(customer.storefront_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The page
+
+
+@dataclass(frozen=True)
+class ResultCount:
+    value: int
+    exact: bool
+
+
+@dataclass
+class DirectoryPage:
+    rows: list[Customer]
+    count: ResultCount
+    sort: Sort
+    search: Search | None = None
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+    broadened_from: Search | None = None  # set when an exact email matched nobody and the substring search ran
+
+    @property
+    def single_identifier_match(self) -> Customer | None:
+        """The one customer a complete customer/subscription id names, when that is the whole result."""
+        if self.search and self.search.is_identifier and self.previous_cursor is None and len(self.rows) == 1:
+            return self.rows[0]
+        return None
+
+
+def directory_page(conditions: Conditions, *, lookups: DirectoryLookups, q: str = "", sort: str | None = None,
+                   cursor: str | None = None, per_page: int = DEFAULT_PAGE_SIZE) -> DirectoryPage:
+    """One page of the customers meeting `conditions` and matching `q`, in `sort` order, after `cursor`.
+
+    Raises InvalidCursor for a cursor this server did not make for this sort.
+    """
+    order = Sort.parse(sort)
+    position = Cursor.decode(cursor, order) if cursor else None
+    search = Search.parse(q)
+    page = _page(conditions.adding(search.condition()) if search else conditions, order, position, per_page,
+                 lookups)
+    page.search = search
+    if search and not page.rows and position is None and (broader := search.broadened()):
+        page = _page(conditions.adding(broader.condition()), order, None, per_page, lookups)
+        page.search, page.broadened_from = broader, search
+    return page
+
+
+def _page(conditions: Conditions, order: Sort, cursor: Cursor | None, per_page: int,
+          lookups: DirectoryLookups) -> DirectoryPage:
+    backwards = cursor is not None and cursor.backwards
+    walk = order.flipped() if backwards else order  # "Previous" reads the other way, then turns the rows round
+    position = cursor.position if cursor else None
+    limit = per_page + 1  # one extra row tells whether there is more in that direction
+    branch_values = lookups.branch_values(order.column)
+    estimate = _planner_estimate(conditions.all())
+    # Reading every match costs what the scattered conditions match on their own: their index is read first and
+    # the other filters only afterwards.
+    reading = _planner_estimate(conditions.scattered) if conditions.scattered and conditions.indexed else estimate
+
+    rows, total = _read_rows(conditions, walk, position, limit, branch_values, reading)
+
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if backwards:
+        rows.reverse()
+    lookups.label(rows)
+    has_next = True if backwards else more
+    has_previous = more if backwards else cursor is not None
+
+    page = DirectoryPage(rows=rows, count=ResultCount(len(rows), True), sort=order)
+    if rows and has_next:
+        page.next_cursor = Cursor(order.value, False, order.position_of(rows[-1])).encode()
+    if rows and has_previous:
+        page.previous_cursor = Cursor(order.value, True, order.position_of(rows[0])).encode()
+    if total is not None and (rows or cursor is None):
+        page.count = ResultCount(total, True)
+    elif cursor is not None or has_next:  # otherwise this one page holds every match: len(rows) is the count
+        page.count = count_matches(conditions, estimate, reading)
+    return page
+
+
+def _read_rows(conditions: Conditions, order: Sort, position: tuple | None, limit: int, branch_values: list | None,
+               reading: int) -> tuple[list[Customer], int | None]:
+    """Up to `limit` rows after `position`: walk or gather (see the module docstring). Returns the rows and, when
+    a gather read every match anyway, their exact total."""
+    if not conditions.scattered:
+        if branch_values:
+            return _branch_walk(conditions, order, position, limit, branch_values), None
+        return _walk(conditions, order, position, limit), None
+    if reading > GATHER_LIMIT:
+        rows = (_branch_walk(conditions, order, position, limit, branch_values) if branch_values
+                else _budgeted_walk(conditions, order, position, limit))
+        if rows is not None:
+            return rows, None
+    # Few matches, or the walk found them bunched up elsewhere in this order.
+    return _gather(conditions, SortSQL(order, branch_values), position, limit)
+
+
+def _matching(conditions: Conditions) -> QuerySet:
+    return Customer.objects.filter(*conditions.all())
+
+
+def _walk(conditions: Conditions, order: Sort, position: tuple | None, limit: int) -> list[Customer]:
+    rows = _matching(conditions).only(*LISTED_COLUMNS)
+    if position is not None:
+        rows = rows.filter(order.after(position))
+    return list(rows.order_by(*order.order_by())[:limit])
+
+
+def _branch_walk(conditions: Conditions, order: Sort, position: tuple | None, limit: int,
+                 values: list) -> list[Customer]:
+    """A page of a branched sort (see Branches): one index walk per value, each stopped after `limit` rows, in
+    one UNION ALL statement; Python puts the few rows in order and keeps the first `limit`.
+
+    The statement is assembled from the conditions compiled once, not from one ORM query per branch: with a
+    dozen plans that is most of the time the request would take.
+    """
+    column = order.column
+    if column.branches is Branches.CHOICE:
+        branch_column, within = column.keyset[0], ("id",)
+        values = list(reversed(values)) if order.descending else list(values)
+        if position is not None:  # skip the choices before the cursor's; within its own, continue after its id
+            if position[0] not in values:
+                raise InvalidCursor(STALE_CHOICE)
+            values = values[values.index(position[0]):]
+    else:
+        branch_column, within = "status", column.keyset
+    quote = connection.ops.quote_name
+    where_sql, where_params = _where_sql(conditions.all())
+    direction, operator = (" DESC", "<") if order.descending else ("", ">")
+    select = (f"SELECT {', '.join(map(quote, LISTED_COLUMNS))} FROM {quote(Customer._meta.db_table)} "
+              f"WHERE {where_sql} AND ")
+    branch_order = f" ORDER BY {', '.join(quote(name) + direction for name in within)} LIMIT %s"
+    statements, params = [], []
+    for value in values:
+        clauses, branch_params = [f"{quote(branch_column)} IS NULL" if value is None
+                                  else f"{quote(branch_column)} = %s"], [] if value is None else [value]
+        if position is not None and (column.branches is Branches.STATUS or value == position[0]):
+            bound = position[-len(within):]
+            clauses.append(f"({', '.join(map(quote, within))}) {operator} ({', '.join(['%s'] * len(bound))})")
+            branch_params += bound
+        statements.append(f"({select}{' AND '.join(clauses)}{branch_order})")
+        params += [*where_params, *branch_params, limit]
+    rows = list(Customer.objects.raw(" UNION ALL ".join(statements), params))
+    if column.branches is Branches.CHOICE:
+        rank = {value: index for index, value in enumerate(values)}
+        rows.sort(key=lambda c: (rank[getattr(c, branch_column)], -c.id if order.descending else c.id))
+    else:
+        rows.sort(key=order.position_of, reverse=order.descending)
+    return rows[:limit]
+
+
+def _budgeted_walk(conditions: Conditions, order: Sort, position: tuple | None,
+                   limit: int) -> list[Customer] | None:
+    """Walk the sort index through at most WALK_BUDGET_PER_ROW × limit rows; None if that did not fill the page.
+
+    The window is a LIMIT-ed derived table read in index order (with the indexed filters inside it, so a
+    (status, mrr, id) index can serve "Active by MRR"); the scattered conditions then test each row of it.
+    Postgres cannot read past the window, and stops early as soon as the page is full.
+    """
+    window = _matching(Conditions(conditions.indexed))
+    if position is not None:
+        window = window.filter(order.after(position))
+    window = window.order_by(*order.order_by()).values(*LISTED_COLUMNS, "search_text")[:WALK_BUDGET_PER_ROW * limit]
+    window_sql, window_params = window.query.sql_with_params()
+    where_sql, where_params = _where_sql(conditions.scattered)
+    order_sql, order_params = SortSQL(order, None).order_by()
+    # The window takes the table's name, so the conditions' column references ("customers_customer"."id") hold.
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    rows = list(Customer.objects.raw(
+        f"SELECT * FROM ({window_sql}) AS {table} WHERE {where_sql} ORDER BY {order_sql} LIMIT %s",
+        [*window_params, *where_params, *order_params, limit]))
+    return rows if len(rows) == limit else None
+
+
+def _where_sql(conditions: tuple[Q, ...]) -> tuple[str, list]:
+    """The conditions as SQL on the customers table, for statements the ORM cannot express."""
+    query = Customer.objects.filter(*conditions).query
+    try:
+        return query.get_compiler(connection=connection).compile(query.where)
+    except FullResultSet:  # no condition at all
+        return "TRUE", []
+    except EmptyResultSet:
+        return "FALSE", []
+
+
+def _gather(conditions: Conditions, order: SortSQL, position: tuple | None,
+            limit: int) -> tuple[list[Customer], int]:
+    """Every match through its own index (MATERIALIZED keeps Postgres from walking a sort index instead), then
+    sorted; the total comes with it, exact."""
+    matches_sql, params = _matching(conditions).values(*LISTED_COLUMNS).query.sql_with_params()
+    where_sql, where_params = order.after(position) if position is not None else ("TRUE", [])
+    order_sql, order_params = order.order_by()
+    rows = list(Customer.objects.raw(
+        f"WITH matches AS MATERIALIZED ({matches_sql}) "
+        f"SELECT *, (SELECT count(*) FROM matches) AS total FROM matches "
+        f"WHERE {where_sql} ORDER BY {order_sql} LIMIT %s",
+        [*params, *where_params, *order_params, limit]))
+    return rows, (rows[0].total if rows else 0)
+
+
+def count_matches(conditions: Conditions, estimate: int | None = None, reading: int | None = None) -> ResultCount:
+    """Exact up to COUNT_CAP, else the planner's estimate, labelled as one.
+
+    The estimate comes first because it is nearly free (EXPLAIN plans, reads no rows). We count only when it
+    says "small", and when counting reads few rows (`reading`: a search term's matches are all read before the
+    other filters apply), with a LIMIT-ed subquery that stops at COUNT_CAP + 1 whatever the estimate got wrong.
+    Counting a common search term exactly would cost as much as reading all its matches, while its first page
+    costs a few index entries.
+    """
+    if estimate is None:
+        estimate = _planner_estimate(conditions.all())
+    if estimate <= COUNT_CAP and (estimate if reading is None else reading) <= COUNT_CAP:
+        exact = _matching(conditions).order_by()[: COUNT_CAP + 1].count()
+        if exact <= COUNT_CAP:
+            return ResultCount(exact, True)
+        estimate = COUNT_CAP + 1  # the planner guessed low: all we know is "more than COUNT_CAP"
+    return ResultCount(estimate, False)
+
+
+def _planner_estimate(conditions: tuple[Q, ...]) -> int:
+    plan = json.loads(Customer.objects.filter(*conditions).values("id").explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])

@@ -1,0 +1,213 @@
+"""The customer profile: a header that stays put, four tabs swapped in with htmx, and the notes / tags / contact
+details an agent can change from it.
+
+Every URL also renders as a full page (deep links, reload, no JavaScript); htmx requests get only the part they
+swap, picked from the one template's partials.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget, trigger_client_event
+
+from customers import services
+from customers.access import access_customer, access_customer_profile, customer_view
+from customers.forms import ActivityFilterForm, NoteForm, PageForm, ProfileForm, TagForm
+from customers.models import ActivityEvent
+from customers.selectors.profile import (
+    DEFAULT_TAB, TABS, customer_activity, customer_notes, customer_payments, customer_subscriptions,
+    customer_tag_names, tag_suggestions,
+)
+from portal.audit import access_log_record
+from portal.errors import DomainError
+from portal.roles import Cap
+
+TEMPLATE = "customers/profile.html"
+EDIT_TEMPLATE = "customers/profile/edit.html"
+
+
+def invoice_base_url() -> str:
+    """`/invoices/`: reversed once per page, not once per payment row (reverse() is slow enough to show)."""
+    return reverse("payments:invoice", kwargs={"public_id": "-"}).removesuffix("-/")
+
+
+def customer_url(customer, tab: str | None = None) -> str:
+    if tab is None:
+        return reverse("customers:profile", kwargs={"public_id": customer.public_id})
+    return reverse("customers:profile_tab", kwargs={"public_id": customer.public_id, "tab": tab})
+
+
+# ---- What each tab shows ---------------------------------------------------------------------------------------
+
+def _query(form_class, request):
+    """GET parameters of a tab. Invalid values are dropped (the tab starts from the newest entries)."""
+    form = form_class(request.GET)
+    form.is_valid()
+    return form.cleaned_data
+
+
+def _subscriptions_tab(request, customer) -> dict:
+    return {"subscriptions": customer_subscriptions(customer)}
+
+
+def _payments_tab(request, customer) -> dict:
+    return {"page": customer_payments(customer, after=_query(PageForm, request).get("cursor")),
+            "invoice_base_url": invoice_base_url()}
+
+
+def _activity_tab(request, customer) -> dict:
+    query = _query(ActivityFilterForm, request)
+    kind = query.get("kind", "")
+    return {"page": customer_activity(customer, kind=kind, after=query.get("cursor")), "kind": kind,
+            "kinds": ActivityEvent.Kind.choices}
+
+
+def _notes_tab(request, customer, note_form: NoteForm | None = None) -> dict:
+    return {"page": customer_notes(customer, after=_query(PageForm, request).get("cursor")),
+            "note_form": note_form or NoteForm()}
+
+
+TAB_CONTENT = {"subscriptions": _subscriptions_tab, "payments": _payments_tab, "activity": _activity_tab,
+               "notes": _notes_tab}
+
+
+def _header_context(overview) -> dict:
+    return {"customer": overview.customer, "overview": overview, "tags": overview.tags, "tag_form": TagForm()}
+
+
+def _profile_template(request, tab: str) -> str:
+    """The tab area for a tab switch, only more rows for a "load more" button (each swaps its own target);
+    the full page for everything else (plain navigation, reload, htmx history restore, boosted links)."""
+    target = request.htmx.target if request.htmx and not request.htmx.history_restore_request else None
+    if target == "profile-tabs":
+        return f"{TEMPLATE}#tabs"
+    if target == f"{tab}-more":
+        return f"{TEMPLATE}#{tab}_rows"
+    return TEMPLATE
+
+
+# ---- Pages -----------------------------------------------------------------------------------------------------
+
+@require_GET
+@customer_view(Cap.VIEW_CUSTOMERS)
+def profile(request, public_id: str, tab: str = DEFAULT_TAB):
+    template = _profile_template(request, tab)
+    if template == TEMPLATE:  # the full page: header too
+        overview = access_customer_profile(request.user, public_id)
+        customer, context = overview.customer, _header_context(overview)
+    else:
+        customer, context = access_customer(request.user, public_id), {}
+    access_log_record(request=request, customer=customer, view=f"customers.profile:{tab}")
+    context.update({"customer": customer, "tab": tab, "tabs": TABS, **TAB_CONTENT[tab](request, customer)})
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request",))  # one URL, two representations
+    return response
+
+
+def _apply(form, action, error_field: str | dict[str, str] | None = None) -> bool:
+    """Run the service with the form's clean data. True when it worked; a refusal becomes a form error, on
+    `error_field` (or the field its error code maps to; None: on the whole form)."""
+    if not form.is_valid():
+        return False
+    try:
+        action(form.cleaned_data)
+    except DomainError as exc:
+        field = error_field.get(exc.code) if isinstance(error_field, dict) else error_field
+        form.add_error(field, exc.message)
+        return False
+    return True
+
+
+def _no_script_redirect(request, form, ok: bool, message: str, to):
+    """Without htmx: flash the outcome and go back to the page (post/redirect/get)."""
+    if ok:
+        messages.success(request, message)
+    else:
+        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
+    return redirect(to)
+
+
+def _partial_response(request, template: str, context: dict, ok: bool, message: str):
+    """The changed fragment; 422 keeps the errors in place, 200 also pops a toast."""
+    response = render(request, template, context, status=200 if ok else 422)
+    if ok:
+        trigger_client_event(response, "toast", {"message": message, "level": "success"})
+    return response
+
+
+@require_POST
+@customer_view(Cap.EDIT_CUSTOMERS)
+def note_add(request, public_id: str):
+    customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
+    form = NoteForm(request.POST)
+    ok = _apply(form, lambda data: services.customer_note_add(customer=customer, body=data["body"], actor=request.user),
+                "body")
+    if not request.htmx:
+        return _no_script_redirect(request, form, ok, "Note added.", customer_url(customer, "notes"))
+    context = {"customer": customer, "tab": "notes", "tabs": TABS,
+               **_notes_tab(request, customer, note_form=None if ok else form)}
+    return _partial_response(request, f"{TEMPLATE}#tabs", context, ok, "Note added.")
+
+
+def _tag_change(request, public_id: str, service, message: str):
+    customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
+    form = TagForm(request.POST)
+    ok = _apply(form, lambda data: service(customer=customer, name=data["name"], actor=request.user), "name")
+    if not request.htmx:
+        return _no_script_redirect(request, form, ok, message, customer_url(customer))
+    context = {"customer": customer, "tags": customer_tag_names(customer), "tag_form": TagForm() if ok else form}
+    return _partial_response(request, f"{TEMPLATE}#tags", context, ok, message)
+
+
+@require_POST
+@customer_view(Cap.EDIT_CUSTOMERS)
+def tag_add(request, public_id: str):
+    return _tag_change(request, public_id, services.customer_tag_add, "Tag added.")
+
+
+@require_POST
+@customer_view(Cap.EDIT_CUSTOMERS)
+def tag_remove(request, public_id: str):
+    return _tag_change(request, public_id, services.customer_tag_remove, "Tag removed.")
+
+
+@require_GET
+@customer_view(Cap.EDIT_CUSTOMERS)
+def tag_suggest(request, public_id: str):
+    """<option>s for the add-tag field's <datalist>: existing tags this customer does not have yet."""
+    customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
+    names = tag_suggestions(customer, text=services.fold_tag_name(request.GET.get("name", "")))
+    return render(request, f"{TEMPLATE}#tag_options", {"suggestions": names})
+
+
+@require_http_methods(["GET", "POST"])
+@customer_view(Cap.EDIT_CUSTOMERS)
+def profile_edit(request, public_id: str):
+    customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
+    if request.method == "GET":  # the form is loaded on demand: it is not part of every profile view
+        access_log_record(request=request, customer=customer, view="customers.profile:edit")
+        template = f"{TEMPLATE}#profile_form" if request.htmx else EDIT_TEMPLATE
+        return render(request, template, {"customer": customer, "profile_form": ProfileForm(customer=customer)})
+
+    form = ProfileForm(request.POST, customer=customer)
+    changed: list[str] = []
+
+    def save(data):
+        changed.extend(services.customer_profile_update(customer=customer, actor=request.user, **data))
+
+    if not _apply(form, save, {"email_taken": "email"}):
+        template = f"{TEMPLATE}#profile_form" if request.htmx else EDIT_TEMPLATE
+        return render(request, template, {"customer": customer, "profile_form": form}, status=422)
+    message = "Profile saved." if changed else "Nothing to save: no field changed."
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect(customer_url(customer))
+    # The dialog lives in the header: replacing the header with fresh figures also closes it.
+    overview = access_customer_profile(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
+    response = _partial_response(request, f"{TEMPLATE}#header", _header_context(overview), True, message)
+    return reswap(retarget(response, "#profile-header"), "outerHTML")
+

@@ -1,0 +1,517 @@
+"""The statements that fill the portal's tables from the staging tables (see stories.py), one `Load` per table.
+
+Each table is filled by one statement, in key order (see randomness.public_id for why the order matters); tables
+load in parallel with each other. Rows with identity ids get them in the statement's row order, which is fixed:
+staging tables are read in their physical order (sessions turn synchronized scans off), others with ORDER BY.
+`needs` names the stories or loads whose rows a statement reads. Capacities for public ids come from
+`seed_demo.totals`.
+
+Bounded history, by design (the full history at 1M customers would be far larger than what the portal reads):
+- UsageDaily has rows for the 90 days before the anchor only (what the At-Risk segment compares: last 30 days
+  against the previous 60), for the customer's last subscription while it had access, and only on days with use.
+- The timeline (ActivityEvent) has every registration, subscription event, refund, note, ticket and erasure, but
+  payment events (succeeded / failed / pending) for the last 90 days only; the payments tab lists them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from portal.seed import catalog
+from portal.seed.randomness import SCHEMA as S
+from portal.seed.randomness import public_id, text_array, weighted
+from portal.seed.stories import ATTEMPT_DAYS
+
+LIVE = "('trial', 'active', 'grace', 'paused')"
+USAGE_DAYS = 90
+RECENT_PAYMENT_EVENT_DAYS = 90
+RECENT_PERIODS = 4  # the last 90 days hold at most this many monthly periods
+
+
+@dataclass(frozen=True)
+class Load:
+    name: str
+    table: str
+    statements: tuple[str, ...]
+    needs: tuple[str, ...]
+
+
+def _total(name: str) -> str:
+    return f"(SELECT {name} FROM {S}.totals)"
+
+
+def _u(key: str, salt: int) -> str:
+    return f"{S}.u({key}, {salt})"
+
+
+def _pick(key: str, salt: int, n: int | str) -> str:
+    return f"{S}.pick({key}, {salt}, {n})"
+
+
+CUSTOMERS = f"""
+INSERT INTO customers_customer (id, public_id, first_name, last_name, email, phone, address_line1, address_line2,
+                                city, postal_code, country, storefront_id, registered_at, status, plan_id, mrr,
+                                currency, updated_at)
+SELECT c.id, c.public_id,
+       CASE WHEN c.erased THEN 'Erased' ELSE c.first_name END,
+       CASE WHEN c.erased THEN 'Customer' ELSE c.last_name END,
+       CASE WHEN c.erased THEN c.public_id || '@erased.invalid'
+            ELSE c.email_local || ((c.email_rank - 1) * 100 + {_pick('c.id', 25, 100)})::text || '@' || c.domain END,
+       CASE WHEN c.erased THEN '' ELSE c.phone END,
+       CASE WHEN c.erased THEN '' ELSE c.address_line1 END,
+       CASE WHEN c.erased THEN '' ELSE c.address_line2 END,
+       CASE WHEN c.erased THEN '' ELSE c.city END,
+       CASE WHEN c.erased THEN '' ELSE c.postal_code END,
+       c.country, c.storefront_id, c.registered_at,
+       CASE WHEN c.erased THEN 'erased' WHEN s.status IN {LIVE} THEN 'active'
+            WHEN s.status = 'cancelled' THEN 'churned' ELSE 'inactive' END,
+       CASE WHEN s.status IN {LIVE} THEN s.plan_id END,
+       -- MRR: the plan's monthly price while billing (active, grace); trial and paused bring nothing yet
+       CASE WHEN s.status IN ('active', 'grace') THEN s.price / s.months ELSE 0 END,
+       c.currency, {S}.anchor()
+FROM (SELECT *, {public_id('cus_', 'id', 1, _total('customers'))} AS public_id FROM {S}.cust OFFSET 0) c
+LEFT JOIN {S}.sub s ON s.customer_id = c.id AND s.is_last
+ORDER BY c.id
+"""
+
+SUBSCRIPTIONS = f"""
+INSERT INTO subscriptions_subscription (id, public_id, customer_id, plan_id, status, started_at, current_period_start,
+                                        current_period_end, trial_end, cancel_at_period_end, cancelled_at,
+                                        cancellation_reason, paused_at, resume_on, suspended_at, ended_at,
+                                        scheduled_plan_id, payment_method_id, updated_at)
+SELECT s.id, {public_id('sub_', 's.id', 2, _total('subscriptions'))}, s.customer_id, s.plan_id, s.status, s.started_at,
+       s.current_period_start, s.current_period_end, s.trial_end, s.cancel_at_period_end, s.cancelled_at,
+       s.cancellation_reason, s.paused_at, s.resume_on, s.suspended_at, s.ended_at, s.scheduled_plan_id,
+       s.customer_id, {S}.anchor()
+FROM {S}.sub s
+"""
+
+# Every customer who ever subscribed has a default method (id = customer id); some card holders also keep an old,
+# expired card (id = customers + customer id). Erased customers keep the row without its details.
+PAYMENT_METHODS = f"""
+INSERT INTO payments_paymentmethod (id, customer_id, kind, brand, last4, exp_month, exp_year, is_default, gateway,
+                                    gateway_ref, created_at)
+SELECT CASE WHEN m.is_default THEN m.id ELSE {_total('customers')} + m.id END, m.id, m.kind,
+       CASE WHEN m.kind = 'card' AND NOT m.erased
+            THEN {weighted(_u('m.id * 2 + m.is_default::int', 27), [("'visa'", 55), ("'mastercard'", 35), ("'amex'", 10)])}
+            ELSE '' END,
+       CASE WHEN m.kind IN ('card', 'sepa_debit') AND NOT m.erased
+            THEN lpad({_pick('m.id * 2 + m.is_default::int', 28, 10000)}::text, 4, '0') ELSE '' END,
+       CASE WHEN m.kind = 'card' THEN 1 + {_pick('m.id * 2 + m.is_default::int', 29, 12)} END,
+       CASE WHEN m.kind = 'card' AND m.is_default
+                THEN date_part('year', {S}.anchor())::int + 1 + {_pick('m.id', 30, 5)}
+            WHEN m.kind = 'card' THEN date_part('year', {S}.anchor())::int - 1 - {_pick('m.id', 30, 3)} END,
+       m.is_default, m.gateway,
+       CASE WHEN m.gateway = 'sandbox' THEN 'pm_' ELSE 'store_' END
+           || to_hex({S}.h(m.id * 2 + m.is_default::int, 31)),
+       m.registered_at + make_interval(days => CASE WHEN m.is_default THEN 0 ELSE 1 END)
+FROM (
+    SELECT c.id, c.erased, c.gateway, c.registered_at, d.is_default,
+           CASE WHEN c.storefront_kind IN ('app_store', 'google_play') THEN c.storefront_kind
+                WHEN NOT d.is_default THEN 'card'
+                WHEN c.currency = 'EUR' AND {_u('c.id', 26)} < 0.15 THEN 'sepa_debit'
+                WHEN {_u('c.id', 26)} < 0.3 THEN 'paypal'
+                ELSE 'card' END AS kind
+    FROM {S}.cust c
+    CROSS JOIN (VALUES (true), (false)) AS d(is_default)
+    WHERE c.k > 0 AND (d.is_default OR (c.refundable AND {_u('c.id', 32)} < 0.2))
+) m
+"""
+
+
+
+def _periods(first: str, where: str = "true") -> str:
+    """One row per billing period (from period number `first` on, of subscriptions matching `where`) with what its
+    invoice and payments need. OFFSET 0 keeps Postgres from substituting these expressions into every place the
+    outer query uses them."""
+    return f"""
+    SELECT s.id AS subscription_id, s.customer_id, s.seq, s.currency, s.gateway, s.refundable, s.status, s.hard,
+           s.plan_id, s.price, s.tax, s.retry_gap_days, s.final_attempts, i AS period,
+           s.invoice_base + i + 1 AS invoice_id,
+           s.payment_base + i + CASE WHEN least(i, s.retry_periods) > s.retry_r
+                                     THEN (least(i, s.retry_periods) - 1 - s.retry_r) / s.retry_m + 1 ELSE 0 END
+               AS payments_before,
+           s.billing_start + make_interval(months => i * s.months) AS starts,
+           s.billing_start + make_interval(months => (i + 1) * s.months) AS ends,
+           i < s.retry_periods AND mod(i, s.retry_m) = s.retry_r AS retried,
+           i = s.periods - 1 AND s.failing AS failing,
+           i = s.periods - 1 AND s.pending AS pending,
+           CASE WHEN i = s.credit_period THEN s.credit_applied ELSE 0 END AS credit
+    FROM {S}.sub s
+    CROSS JOIN LATERAL generate_series({first}, s.periods - 1) AS i
+    WHERE {where}
+    OFFSET 0
+"""
+
+
+# Day offsets are added as seconds: adding days to a timestamptz goes through calendar arithmetic, seconds do not
+# (the data is in UTC, so a day is always 86,400 s).
+INVOICES = f"""
+INSERT INTO payments_invoice (id, public_id, number, customer_id, subscription_id, status, currency, lines,
+                              subtotal, tax, total, credit_applied, period_start, period_end, issued_at, due_at,
+                              paid_at)
+SELECT v.invoice_id, {public_id('inv_', 'v.invoice_id', 3, _total('invoices'))},
+       'INV-' || (1000000000 + v.invoice_id)::text, v.customer_id, v.subscription_id,
+       CASE WHEN NOT (v.failing OR v.pending) THEN 'paid' WHEN v.status = 'expired' THEN 'uncollectible'
+            ELSE 'open' END,
+       v.currency, pl.lines, v.price, v.tax, v.price + v.tax, v.credit, v.starts, v.ends, v.starts, v.starts,
+       CASE WHEN v.failing OR v.pending THEN NULL
+            WHEN v.retried THEN v.starts + make_interval(secs => v.retry_gap_days * 86400) ELSE v.starts END
+FROM ({_periods('0')}) v
+JOIN {S}.plan pl ON pl.id = v.plan_id
+"""
+
+_SOFT = text_array(code for code, _ in catalog.SOFT_DECLINES)
+_SOFT_MESSAGES = text_array(message for _, message in catalog.SOFT_DECLINES)
+_HARD = text_array(code for code, _ in catalog.HARD_DECLINES)
+_HARD_MESSAGES = text_array(message for _, message in catalog.HARD_DECLINES)
+
+
+def _payments(first_period: str, where: str = "true") -> str:
+    """The payments of billing periods from number `first_period` on (see _periods), in id order.
+
+    A payment's id is the subscription's payment_base plus the rows of earlier periods (one each, two for a retried
+    period) plus its attempt number. Showcase customers (ids 1-14) have their first payment refunded.
+    """
+    return f"""
+SELECT x.id, {public_id('pay_', 'x.id', 4, _total('payments'))} AS public_id, x.customer_id, x.invoice_id,
+       x.customer_id AS payment_method_id, x.due AS amount,
+       CASE x.refund WHEN 'full' THEN x.due WHEN 'partial' THEN (x.due * (0.2 + 0.5 * {_u('x.id', 55)}))::bigint
+                     ELSE 0 END AS amount_refunded,
+       x.currency,
+       CASE WHEN x.declined THEN 'failed' WHEN x.pending THEN 'pending' WHEN x.refund = 'full' THEN 'refunded'
+            WHEN x.refund = 'partial' THEN 'partially_refunded' ELSE 'succeeded' END AS status,
+       CASE WHEN NOT x.declined THEN '' WHEN x.hard THEN ({_HARD})[1 + x.reason] ELSE ({_SOFT})[1 + x.reason] END
+           AS failure_code,
+       CASE WHEN NOT x.declined THEN ''
+            WHEN x.hard THEN ({_HARD_MESSAGES})[1 + x.reason] ELSE ({_SOFT_MESSAGES})[1 + x.reason] END
+           AS failure_message,
+       CASE WHEN NOT x.declined THEN '' WHEN x.hard THEN 'hard' ELSE 'soft' END AS decline_type,
+       x.attempt, x.gateway, 'ch_' || to_hex({S}.h(x.id, 56)) AS gateway_ref, x.created_at
+FROM (
+    SELECT y.*,
+           CASE WHEN y.declined OR y.pending OR NOT y.refundable THEN NULL
+                WHEN y.customer_id <= 14 AND y.seq = 1 AND y.period = 0
+                    THEN CASE WHEN mod(y.customer_id, 2) = 1 THEN 'full' ELSE 'partial' END
+                WHEN {_u('y.id', 53)} < 0.015 THEN CASE WHEN {_u('y.id', 54)} < 0.5 THEN 'full' ELSE 'partial' END
+           END AS refund
+    FROM (
+        SELECT v.payments_before + t AS id, v.customer_id, v.seq, v.period, t AS attempt, v.invoice_id,
+               v.currency, v.gateway, v.refundable, v.pending, v.price + v.tax - v.credit AS due,
+               v.failing OR (v.retried AND t = 1) AS declined, v.failing AND v.hard AS hard,
+               {_pick('v.invoice_id', 57, 4)} AS reason,
+               v.starts + make_interval(secs => 86400 * CASE WHEN v.failing THEN (ARRAY{list(ATTEMPT_DAYS)})[t]
+                                                             WHEN v.retried AND t = 2 THEN v.retry_gap_days
+                                                             ELSE 0 END) AS created_at
+        FROM ({_periods(first_period, where)}) v
+        CROSS JOIN LATERAL generate_series(1, CASE WHEN v.failing THEN v.final_attempts
+                                                   WHEN v.retried THEN 2 ELSE 1 END) AS t
+        OFFSET 0
+    ) y
+) x
+"""
+
+
+PAYMENTS = f"""
+INSERT INTO payments_payment (id, public_id, customer_id, invoice_id, payment_method_id, amount, amount_refunded,
+                              currency, status, failure_code, failure_message, decline_type, attempt, gateway,
+                              gateway_ref, created_at)
+{_payments('0')}
+"""
+
+# A goodwill grant on some customers' last subscription, applied to a later invoice when there is one.
+CREDIT_ENTRIES = f"""
+INSERT INTO payments_creditentry (customer_id, kind, amount, currency, reason, invoice_id, created_by_id, created_at)
+SELECT s.customer_id, e.kind, e.amount, s.currency, e.reason, e.invoice_id, e.created_by, e.created_at
+FROM {S}.sub s
+CROSS JOIN LATERAL (SELECT CASE WHEN s.credit_period >= 0
+                               THEN s.billing_start + make_interval(months => s.credit_period * s.months) END
+                               AS applied_at) a
+CROSS JOIN LATERAL (VALUES
+    (1, 'grant', s.credit_amount, ({text_array(catalog.CREDIT_REASONS)})[1 + {_pick('s.id', 58, len(catalog.CREDIT_REASONS))}],
+     NULL::bigint, {S}.agent_id(),
+     coalesce(a.applied_at - interval '3 days', {S}.anchor() - make_interval(days => 1 + {_pick('s.id', 59, 60)}))),
+    (2, 'applied', s.credit_applied, 'Applied to invoice', s.invoice_base + s.credit_period + 1, NULL::bigint,
+     a.applied_at)
+) AS e(ord, kind, amount, reason, invoice_id, created_by, created_at)
+WHERE s.credit_amount > 0 AND (e.kind = 'grant' OR s.credit_period >= 0)
+"""
+
+# Days with use in the 90 days before the anchor while the last subscription gave access: one day in every `gap`
+# days, at a random offset, where the gap reflects the customer's engagement. Some customers' gap widened in the last
+# 30 days (the At-Risk signal), some narrowed. Rows come out in (customer, day) order, the unique index's order.
+USAGE = f"""
+INSERT INTO customers_usagedaily (customer_id, day, sessions)
+SELECT d.customer_id, {S}.anchor()::date - d.back, 1 + {_pick('d.customer_id * 128 + d.back', 73, 6)}
+FROM (
+    SELECT w.customer_id, seg.last_back,
+           seg.first_back + k * seg.gap + {_pick('w.customer_id * 128 + seg.first_back + k * seg.gap', 72, 'seg.gap')}
+               AS back
+    FROM (
+        SELECT s.customer_id,
+               greatest(1, {S}.anchor()::date - coalesce(s.ended_at, s.suspended_at, s.paused_at, {S}.anchor())::date)
+                   AS first_back,
+               least({USAGE_DAYS}, {S}.anchor()::date - s.started_at::date) AS last_back,
+               2 + {_pick('s.customer_id', 70, 7)} AS gap, {_u('s.customer_id', 71)} AS trend
+        FROM {S}.sub s
+        WHERE s.is_last AND NOT s.erased
+        OFFSET 0
+    ) w
+    CROSS JOIN LATERAL (VALUES
+        (1, greatest(w.first_back, 31), w.last_back, CASE WHEN w.trend > 0.9 THEN 3 * w.gap ELSE w.gap END),
+        (2, w.first_back, least(30, w.last_back), CASE WHEN w.trend < 0.15 THEN 3 * w.gap ELSE w.gap END)
+    ) AS seg(ord, first_back, last_back, gap)
+    CROSS JOIN LATERAL generate_series((seg.last_back - seg.first_back) / seg.gap, 0, -1) AS k
+    WHERE seg.last_back >= seg.first_back
+) d
+WHERE d.back <= d.last_back
+"""
+
+_TOPICS = len(catalog.TICKET_TOPICS)
+_TICKET_STATUS_RECENT = weighted(_u("base.id", 83), [("'open'", 45), ("'pending'", 30), ("'escalated'", 10),
+                                                    ("'solved'", 15)])
+_TICKET_STATUS_OLD = weighted(_u("base.id", 83), [("'closed'", 55), ("'solved'", 40), ("'escalated'", 2),
+                                                 ("'open'", 3)])
+
+TICKETS = f"""
+INSERT INTO support_ticket (id, public_id, customer_id, subject, status, priority, assignee_id, created_by_id,
+                            created_at, updated_at)
+SELECT t.id, {public_id('tkt_', 't.id', 5, 't.tickets')}, t.customer_id,
+       ({text_array(subject for subject, _, _ in catalog.TICKET_TOPICS)})[1 + {_pick('t.id', 81, _TOPICS)}],
+       t.status,
+       {weighted(_u('t.id', 84), [("'low'", 20), ("'normal'", 60), ("'high'", 15), ("'urgent'", 5)])},
+       CASE WHEN t.status = 'escalated' THEN {S}.manager_id()
+            WHEN t.status IN ('solved', 'closed') OR {_u('t.id', 85)} < 0.7 THEN {S}.agent_id() END,
+       CASE WHEN {_u('t.id', 86)} < 0.2 THEN {S}.agent_id() END,
+       t.created_at, least(t.created_at + make_interval(hours => 2 + {_pick('t.id', 87, 72)}), {S}.anchor())
+FROM (
+    SELECT base.*, CASE WHEN base.created_at > {S}.anchor() - interval '14 days' THEN {_TICKET_STATUS_RECENT}
+                        ELSE {_TICKET_STATUS_OLD} END AS status
+    FROM (
+        SELECT row_number() OVER (ORDER BY c.id, n) AS id, count(*) OVER () AS tickets, c.id AS customer_id,
+               c.registered_at + ({S}.anchor() - c.registered_at) * {_u('c.id * 4 + n', 82)} AS created_at
+        FROM {S}.cust c
+        CROSS JOIN LATERAL generate_series(1, 1 + ({_u('c.id', 80)} < 0.3)::int + ({_u('c.id', 80)} < 0.08)::int) n
+        WHERE NOT c.erased AND {_u('c.id', 79)} < 0.1
+    ) base
+) t
+"""
+
+# Customer message, agent reply, then (for settled tickets) a follow-up and a closing reply.
+TICKET_COMMENTS = f"""
+INSERT INTO support_ticketcomment (ticket_id, author_id, from_customer, body, created_at)
+SELECT t.id, CASE WHEN mod(n, 2) = 1 THEN NULL ELSE coalesce(t.assignee_id, {S}.agent_id()) END, mod(n, 2) = 1,
+       CASE n WHEN 1 THEN ({text_array(body for _, body, _ in catalog.TICKET_TOPICS)})[1 + {_pick('t.id', 81, _TOPICS)}]
+              WHEN 2 THEN ({text_array(reply for _, _, reply in catalog.TICKET_TOPICS)})[1 + {_pick('t.id', 81, _TOPICS)}]
+              WHEN 3 THEN ({text_array(catalog.CUSTOMER_FOLLOW_UPS)})[1 + {_pick('t.id', 88, len(catalog.CUSTOMER_FOLLOW_UPS))}]
+              ELSE 'Glad we could help. I am closing this ticket; just reply to reopen it.' END,
+       least(t.created_at + make_interval(hours => (n - 1) * (1 + {_pick('t.id', 89, 20)})), {S}.anchor())
+FROM support_ticket t
+CROSS JOIN LATERAL generate_series(1, CASE WHEN t.status IN ('solved', 'closed') THEN 2 + 2 * {_pick('t.id', 90, 2)}
+                                           WHEN t.status = 'open' THEN 1 ELSE 2 END) AS n
+ORDER BY t.id, n
+"""
+
+NOTES = f"""
+INSERT INTO customers_note (customer_id, author_id, body, created_at)
+SELECT c.id, CASE WHEN {_u('c.id * 4 + n', 92)} < 0.75 THEN {S}.agent_id() ELSE {S}.manager_id() END,
+       ({text_array(catalog.NOTES)})[1 + {_pick('c.id * 4 + n', 93, len(catalog.NOTES))}],
+       c.registered_at + ({S}.anchor() - c.registered_at) * {_u('c.id * 4 + n', 94)}
+FROM {S}.cust c
+CROSS JOIN LATERAL generate_series(1, 1 + ({_u('c.id', 91)} < 0.25)::int) AS n
+WHERE NOT c.erased AND {_u('c.id', 95)} < 0.12
+"""
+
+_TAGS = len(catalog.TAGS)
+CUSTOMER_TAGS = f"""
+INSERT INTO customers_customertag (customer_id, tag_id, added_by_id, added_at)
+SELECT c.id, tg.id, CASE WHEN {_u('c.id * 4 + n', 98)} < 0.8 THEN {S}.agent_id() ELSE {S}.manager_id() END,
+       c.registered_at + ({S}.anchor() - c.registered_at) * {_u('c.id * 4 + n', 99)}
+FROM {S}.cust c
+CROSS JOIN LATERAL generate_series(1, 1 + ({_u('c.id', 96)} < 0.25)::int) AS n
+JOIN {S}.tag tg ON tg.idx = CASE n WHEN 1 THEN {_pick('c.id', 97, _TAGS)}
+                               ELSE mod({_pick('c.id', 97, _TAGS)} + 1 + {_pick('c.id', 100, _TAGS - 1)}, {_TAGS}) END
+WHERE NOT c.erased AND {_u('c.id', 101)} < 0.2
+ORDER BY c.id, n
+"""
+
+_CONSENT_SPECS = ", ".join(
+    f"({slot}, '{purpose}', '{channel}', {recorded}, {granted}, {str(app_only).lower()})"
+    for slot, (purpose, channel, recorded, granted, app_only) in enumerate(catalog.CONSENTS)
+)
+# One record per purpose and channel at sign-up, and for some a later change of mind in the preference centre.
+CONSENTS = f"""
+INSERT INTO privacy_consent (customer_id, purpose, channel, granted, source, version, recorded_at)
+SELECT r.customer_id, r.purpose, r.channel, r.granted, r.source, r.version, r.recorded_at
+FROM (
+    SELECT c.id AS customer_id, v.slot, 1 AS ord, v.purpose, v.channel,
+           {_u('c.id * 8 + v.slot', 103)} < v.granted_share AS granted,
+           CASE WHEN c.storefront_kind IN ('app_store', 'google_play') THEN 'app_signup' ELSE 'signup_form' END
+               AS source,
+           CASE WHEN c.registered_at < {S}.anchor() - interval '2 years' THEN '1.0' ELSE '2.0' END AS version,
+           c.registered_at AS recorded_at
+    FROM {S}.cust c
+    CROSS JOIN (VALUES {_CONSENT_SPECS}) AS v(slot, purpose, channel, recorded_share, granted_share, app_only)
+    WHERE NOT c.erased AND {_u('c.id * 8 + v.slot', 102)} < v.recorded_share
+      AND (NOT v.app_only OR c.storefront_kind IN ('app_store', 'google_play'))
+    UNION ALL
+    SELECT c.id, 0, 2, 'marketing', 'email', NOT ({_u('c.id * 8', 103)} < {catalog.CONSENTS[0][3]}),
+           'preference_center', '2.1',
+           c.registered_at + ({S}.anchor() - c.registered_at) * (0.2 + 0.8 * {_u('c.id', 105)})
+    FROM {S}.cust c
+    WHERE NOT c.erased AND {_u('c.id', 104)} < {catalog.CONSENT_CHANGE_SHARE}
+) r
+"""
+
+REFUNDS = f"""
+INSERT INTO payments_refund (id, public_id, payment_id, amount, currency, status, reason, created_by_id,
+                             idempotency_key, created_at)
+SELECT r.id, {public_id('re_', 'r.id', 6, 'r.refunds')}, r.payment_id, r.amount, r.currency, r.status,
+       ({text_array(catalog.REFUND_REASONS)})[1 + {_pick('r.payment_id', 107, len(catalog.REFUND_REASONS))}],
+       CASE WHEN r.amount > {settings.PORTAL['AGENT_REFUND_LIMIT']} THEN {S}.manager_id() ELSE {S}.agent_id() END,
+       '', r.created_at
+FROM (
+    SELECT row_number() OVER (ORDER BY p.id, v.attempt) AS id, count(*) OVER () AS refunds, p.id AS payment_id, p.amount_refunded AS amount,
+           p.currency, v.status,
+           least(p.created_at + make_interval(hours => 6 + {_pick('p.id', 106, 400)} + 24 * v.attempt),
+                 {S}.anchor() - interval '1 hour') AS created_at
+    FROM payments_payment p
+    CROSS JOIN (VALUES (1, 'failed'), (2, 'succeeded')) AS v(attempt, status)
+    WHERE p.status IN ('refunded', 'partially_refunded')
+      AND (v.status = 'succeeded' OR {_u('p.id', 108)} < 0.08)
+) r
+"""
+
+# Lifetime value = captured payments minus refunds. Every paid period has exactly one captured payment (its price
+# plus tax, less any credit applied; the last one never needed a retry), so the payment figures come from the
+# stories rather than from a pass over the payments table. Usage: the last 30 days, and the 60 before as a monthly
+# average. (The LATERAL ... OFFSET 0 makes the refund-to-payment lookup use the primary key, not a full scan.)
+METRICS = f"""
+INSERT INTO customers_customermetrics (customer_id, lifetime_value, total_paid, payments_count, last_payment_at,
+                                       usage_last_30d, usage_prev_60d_monthly_avg, computed_at)
+SELECT c.id, coalesce(p.paid, 0) - coalesce(r.refunded, 0), coalesce(p.paid, 0), coalesce(p.n, 0), p.last_at,
+       coalesce(u.last_30, 0), coalesce(u.prev_60, 0) / 2, {S}.anchor()
+FROM {S}.cust c
+LEFT JOIN (
+    SELECT customer_id,
+           sum(paid_periods * (price + tax) - CASE WHEN credit_period >= 0 THEN credit_applied ELSE 0 END) AS paid,
+           sum(paid_periods) AS n,
+           max(CASE WHEN paid_periods > 0
+                    THEN billing_start + make_interval(months => (paid_periods - 1) * months) END) AS last_at
+    FROM {S}.sub GROUP BY customer_id
+) p ON p.customer_id = c.id
+LEFT JOIN (
+    SELECT pay.customer_id, sum(r.amount) AS refunded
+    FROM payments_refund r
+    CROSS JOIN LATERAL (SELECT customer_id FROM payments_payment WHERE id = r.payment_id OFFSET 0) pay
+    WHERE r.status = 'succeeded'
+    GROUP BY pay.customer_id
+) r ON r.customer_id = c.id
+LEFT JOIN (
+    SELECT customer_id,
+           coalesce(sum(sessions) FILTER (WHERE day >= {S}.anchor()::date - 30), 0) AS last_30,
+           coalesce(sum(sessions) FILTER (WHERE day < {S}.anchor()::date - 30), 0) AS prev_60
+    FROM customers_usagedaily GROUP BY customer_id
+) u ON u.customer_id = c.id
+"""
+
+_ACTIVITY_INSERT = ("INSERT INTO customers_activityevent (customer_id, created_at, kind, action, source, actor_id, "
+                    "summary, payload)")
+
+ACTIVITY = (
+    f"""{_ACTIVITY_INSERT}
+SELECT c.id, c.registered_at, 'profile', 'customer.registered', 'system', NULL, 'Signed up via ' || sf.name,
+       jsonb_build_object('storefront', sf.name)
+FROM {S}.cust c JOIN {S}.storefront sf ON sf.id = c.storefront_id
+""",
+    f"""{_ACTIVITY_INSERT}
+SELECT e.customer_id, e.at, 'subscription', e.action, 'system', NULL,
+       CASE e.action
+           WHEN 'subscription.started' THEN
+               CASE WHEN e.had_trial THEN 'Started a ' || e.trial_days || '-day trial of ' || e.plan_name
+                    ELSE 'Subscribed to ' || e.plan_name END
+           WHEN 'subscription.paused' THEN 'Paused ' || e.plan_name
+           WHEN 'subscription.suspended' THEN 'Suspended ' || e.plan_name || ' after failed payments'
+           WHEN 'subscription.cancelled' THEN
+               'Cancelled ' || e.plan_name
+               || CASE WHEN e.cancel_at_period_end THEN ' at the end of the period' ELSE '' END
+               || ': ' || e.cancellation_reason
+           ELSE 'Expired ' || e.plan_name END,
+       jsonb_build_object('subscription', {public_id('sub_', 'e.id', 2, _total('subscriptions'))},
+                          'plan', e.plan_code)
+FROM (
+    SELECT s.*, v.action,
+           CASE v.action WHEN 'subscription.started' THEN s.started_at
+                         WHEN 'subscription.paused' THEN s.paused_at
+                         WHEN 'subscription.suspended' THEN s.suspended_at
+                         WHEN 'subscription.cancelled' THEN s.cancelled_at
+                         WHEN 'subscription.expired' THEN CASE WHEN s.status = 'expired' THEN s.ended_at END
+           END AS at
+    FROM {S}.sub s
+    CROSS JOIN (VALUES (1, 'subscription.started'), (2, 'subscription.paused'), (3, 'subscription.suspended'),
+                       (4, 'subscription.cancelled'), (5, 'subscription.expired')) AS v(ord, action)
+    OFFSET 0
+) e
+WHERE e.at <= {S}.anchor()
+""",
+    f"""{_ACTIVITY_INSERT}
+SELECT p.customer_id, p.created_at, 'payment', 'payment.' || CASE p.status WHEN 'failed' THEN 'failed'
+                                                                       WHEN 'pending' THEN 'pending'
+                                                                       ELSE 'succeeded' END,
+       'system', NULL,
+       'Payment of ' || {S}.money(p.amount) || ' ' || p.currency || CASE p.status
+           WHEN 'failed' THEN ' failed: ' || p.failure_message WHEN 'pending' THEN ' is processing'
+           ELSE ' succeeded' END,
+       jsonb_build_object('payment', p.public_id, 'amount', p.amount, 'currency', p.currency)
+FROM ({_payments(f"greatest(0, s.periods - CASE s.months WHEN 1 THEN {RECENT_PERIODS} ELSE 1 END)",
+                 f"s.current_period_end >= {S}.anchor() - interval '{RECENT_PAYMENT_EVENT_DAYS + 7} days'")}) p
+WHERE p.created_at >= {S}.anchor() - interval '{RECENT_PAYMENT_EVENT_DAYS} days'
+""",
+    f"""{_ACTIVITY_INSERT}
+SELECT p.customer_id, r.created_at, 'payment', 'payment.refunded', 'agent', r.created_by_id,
+       'Refunded ' || {S}.money(r.amount) || ' ' || r.currency || ' of ' || p.public_id || ': ' || r.reason,
+       jsonb_build_object('payment', p.public_id, 'refund', r.public_id, 'amount', r.amount, 'currency', r.currency)
+FROM payments_refund r
+CROSS JOIN LATERAL (SELECT customer_id, public_id FROM payments_payment WHERE id = r.payment_id OFFSET 0) p
+WHERE r.status = 'succeeded'
+""",
+    f"""{_ACTIVITY_INSERT}
+SELECT n.customer_id, n.created_at, 'support', 'note.added', 'agent', n.author_id, 'Note: ' || left(n.body, 200),
+       jsonb_build_object('note', n.id)
+FROM customers_note n
+""",
+    f"""{_ACTIVITY_INSERT}
+SELECT t.customer_id, t.created_at, 'support', 'ticket.opened',
+       CASE WHEN t.created_by_id IS NULL THEN 'system' ELSE 'agent' END, t.created_by_id,
+       'Ticket opened: ' || t.subject, jsonb_build_object('ticket', t.public_id)
+FROM support_ticket t
+""",
+    f"""{_ACTIVITY_INSERT}
+SELECT c.id, {S}.anchor() - make_interval(days => 1 + {_pick('c.id', 109, 30)}), 'privacy', 'customer.erased',
+       'system', {S}.manager_id(), 'Personal data erased on request (approved by a manager)', '{{}}'::jsonb
+FROM {S}.cust c
+WHERE c.erased
+""",
+)
+
+CUSTOMER_STORIES, SUBSCRIPTION_STORIES = "customer stories", "subscription stories"
+
+LOADS = (
+    Load("invoices", "payments_invoice", (INVOICES,), (SUBSCRIPTION_STORIES,)),
+    Load("payments", "payments_payment", (PAYMENTS,), (SUBSCRIPTION_STORIES,)),
+    Load("consents", "privacy_consent", (CONSENTS,), (CUSTOMER_STORIES,)),
+    Load("payment methods", "payments_paymentmethod", (PAYMENT_METHODS,), (SUBSCRIPTION_STORIES,)),
+    Load("tickets", "support_ticket", (TICKETS,), (CUSTOMER_STORIES,)),
+    Load("ticket comments", "support_ticketcomment", (TICKET_COMMENTS,), ("tickets",)),
+    Load("notes", "customers_note", (NOTES,), (CUSTOMER_STORIES,)),
+    Load("tags", "customers_customertag", (CUSTOMER_TAGS,), (CUSTOMER_STORIES,)),
+    Load("customers", "customers_customer", (CUSTOMERS,), (SUBSCRIPTION_STORIES,)),
+    Load("subscriptions", "subscriptions_subscription", (SUBSCRIPTIONS,), (SUBSCRIPTION_STORIES,)),
+    Load("usage", "customers_usagedaily", (USAGE,), (SUBSCRIPTION_STORIES,)),
+    Load("credit entries", "payments_creditentry", (CREDIT_ENTRIES,), (SUBSCRIPTION_STORIES,)),
+    Load("refunds", "payments_refund", (REFUNDS,), ("payments",)),
+    Load("metrics", "customers_customermetrics", (METRICS,), ("refunds", "usage")),
+    Load("activity", "customers_activityevent", ACTIVITY, ("refunds", "notes", "tickets")),
+)
