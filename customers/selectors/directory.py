@@ -128,9 +128,19 @@ class Search:
 
     @property
     def is_identifier(self) -> bool:
-        """A complete customer or subscription id: it names one customer, so it may open the profile directly."""
+        """A complete customer or subscription id."""
         return (self.kind in (SearchKind.CUSTOMER_ID, SearchKind.SUBSCRIPTION_ID)
                 and len(self.term) == len("cus_") + ID_BODY_LENGTH)
+
+    @property
+    def names_one_customer(self) -> bool:
+        """A complete id or email address: when it matches exactly one customer, their profile may open directly."""
+        return self.is_identifier or self.kind is SearchKind.EMAIL
+
+    @property
+    def matches_few(self) -> bool:
+        """Ids, id prefixes long enough to be nearly unique, and emails match a handful of customers at most."""
+        return self.names_one_customer or self.kind is SearchKind.SUBSCRIPTION_ID
 
     def condition(self) -> Q:
         # Id prefixes use the ids' own btrees: in the trigram index "cus" is in every row, so it would not narrow.
@@ -394,8 +404,8 @@ class DirectoryPage:
 
     @property
     def single_identifier_match(self) -> Customer | None:
-        """The one customer a complete customer/subscription id names, when that is the whole result."""
-        if self.search and self.search.is_identifier and self.previous_cursor is None and len(self.rows) == 1:
+        """The one customer a complete id or email address names, when that is the whole result."""
+        if self.search and self.search.names_one_customer and self.previous_cursor is None and len(self.rows) == 1:
             return self.rows[0]
         return None
 
@@ -409,26 +419,32 @@ def directory_page(conditions: Conditions, *, lookups: DirectoryLookups, q: str 
     order = Sort.parse(sort)
     position = Cursor.decode(cursor, order) if cursor else None
     search = Search.parse(q)
-    page = _page(conditions.adding(search.condition()) if search else conditions, order, position, per_page,
-                 lookups)
+    if search is None:
+        return _page(conditions, order, position, per_page, lookups)
+    page = _page(conditions.adding(search.condition()), order, position, per_page, lookups,
+                 few_matches=search.matches_few)
     page.search = search
-    if search and not page.rows and position is None and (broader := search.broadened()):
+    if not page.rows and position is None and (broader := search.broadened()):
         page = _page(conditions.adding(broader.condition()), order, None, per_page, lookups)
         page.search, page.broadened_from = broader, search
     return page
 
 
-def _page(conditions: Conditions, order: Sort, cursor: Cursor | None, per_page: int,
-          lookups: DirectoryLookups) -> DirectoryPage:
+def _page(conditions: Conditions, order: Sort, cursor: Cursor | None, per_page: int, lookups: DirectoryLookups,
+          few_matches: bool = False) -> DirectoryPage:
     backwards = cursor is not None and cursor.backwards
     walk = order.flipped() if backwards else order  # "Previous" reads the other way, then turns the rows round
     position = cursor.position if cursor else None
     limit = per_page + 1  # one extra row tells whether there is more in that direction
     branch_values = lookups.branch_values(order.column)
-    estimate = _planner_estimate(conditions.all())
-    # Reading every match costs what the scattered conditions match on their own: their index is read first and
-    # the other filters only afterwards.
-    reading = _planner_estimate(conditions.scattered) if conditions.scattered and conditions.indexed else estimate
+    if few_matches:  # an id or an email: gather, no estimate needed
+        estimate = reading = 0
+    else:
+        estimate = _planner_estimate(conditions.all())
+        # Reading every match costs what the scattered conditions match on their own: their index is read
+        # first and the other filters only afterwards.
+        reading = (_planner_estimate(conditions.scattered) if conditions.scattered and conditions.indexed
+                   else estimate)
 
     rows, total = _read_rows(conditions, walk, position, limit, branch_values, reading)
 

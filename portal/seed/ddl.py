@@ -1,7 +1,9 @@
 """Emptying the domain tables, and taking secondary indexes, unique constraints and foreign keys off the loaded tables
 for a bulk load, then putting them back exactly as the migrations made them.
 
-The definitions are read from pg_index / pg_constraint (pg_get_indexdef, pg_get_constraintdef) and saved in
+Partial indexes stay: they only index the matching rows during the load, and the text pg_get_indexdef gives for
+a predicate such as `status IN (...)` does not always parse back to the same text. Everything else is read from
+pg_index / pg_constraint (pg_get_indexdef, pg_get_constraintdef) and saved in
 `seed_demo.restore` in the same transaction that drops them, so an interrupted load can be repaired: the next
 seed_demo run replays whatever is still listed there before doing anything else. Unique constraints come back as
 `CREATE UNIQUE INDEX` (which can run next to other index builds) followed by `ADD CONSTRAINT ... USING INDEX`.
@@ -56,6 +58,7 @@ def take_off(cursor, tables: list[str]) -> None:
         JOIN pg_class t ON t.oid = x.indrelid
         LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid AND con.conrelid = t.oid AND con.contype = 'u'
         WHERE t.relname = ANY(%s) AND t.relnamespace = current_schema()::regnamespace AND NOT x.indisprimary
+          AND x.indpred IS NULL
         ORDER BY t.relname, i.relname
     """, [tables])
     drops, saved = [], []

@@ -36,6 +36,10 @@ class Load:
     table: str
     statements: tuple[str, ...]
     needs: tuple[str, ...]
+    chunk_by: str | None = None  # "customer" or "subscription": statements select the ids IN_RANGE
+
+
+IN_RANGE = "BETWEEN %(lo)s AND %(hi)s"
 
 
 def _total(name: str) -> str:
@@ -71,7 +75,8 @@ SELECT c.id, c.public_id,
        -- MRR: the plan's monthly price while billing (active, grace); trial and paused bring nothing yet
        CASE WHEN s.status IN ('active', 'grace') THEN s.price / s.months ELSE 0 END,
        c.currency, {S}.anchor()
-FROM (SELECT *, {public_id('cus_', 'id', 1, _total('customers'))} AS public_id FROM {S}.cust OFFSET 0) c
+FROM (SELECT *, {public_id('cus_', 'id', 1, _total('customers'))} AS public_id FROM {S}.cust
+      WHERE id {IN_RANGE} OFFSET 0) c
 LEFT JOIN {S}.sub s ON s.customer_id = c.id AND s.is_last
 ORDER BY c.id
 """
@@ -86,6 +91,7 @@ SELECT s.id, {public_id('sub_', 's.id', 2, _total('subscriptions'))}, s.customer
        s.cancellation_reason, s.paused_at, s.resume_on, s.suspended_at, s.ended_at, s.scheduled_plan_id,
        s.customer_id, {S}.anchor()
 FROM {S}.sub s
+WHERE s.id {IN_RANGE}
 """
 
 # Every customer who ever subscribed has a default method (id = customer id); some card holders also keep an old,
@@ -116,13 +122,13 @@ FROM (
                 ELSE 'card' END AS kind
     FROM {S}.cust c
     CROSS JOIN (VALUES (true), (false)) AS d(is_default)
-    WHERE c.k > 0 AND (d.is_default OR (c.refundable AND {_u('c.id', 32)} < 0.2))
+    WHERE c.id {IN_RANGE} AND c.k > 0 AND (d.is_default OR (c.refundable AND {_u('c.id', 32)} < 0.2))
 ) m
 """
 
 
 
-def _periods(first: str, where: str = "true") -> str:
+def _periods(first: str, where: str) -> str:
     """One row per billing period (from period number `first` on, of subscriptions matching `where`) with what its
     invoice and payments need. OFFSET 0 keeps Postgres from substituting these expressions into every place the
     outer query uses them."""
@@ -159,7 +165,7 @@ SELECT v.invoice_id, {public_id('inv_', 'v.invoice_id', 3, _total('invoices'))},
        v.currency, pl.lines, v.price, v.tax, v.price + v.tax, v.credit, v.starts, v.ends, v.starts, v.starts,
        CASE WHEN v.failing OR v.pending THEN NULL
             WHEN v.retried THEN v.starts + make_interval(secs => v.retry_gap_days * 86400) ELSE v.starts END
-FROM ({_periods('0')}) v
+FROM ({_periods('0', f's.id {IN_RANGE}')}) v
 JOIN {S}.plan pl ON pl.id = v.plan_id
 """
 
@@ -169,7 +175,7 @@ _HARD = text_array(code for code, _ in catalog.HARD_DECLINES)
 _HARD_MESSAGES = text_array(message for _, message in catalog.HARD_DECLINES)
 
 
-def _payments(first_period: str, where: str = "true") -> str:
+def _payments(first_period: str, where: str) -> str:
     """The payments of billing periods from number `first_period` on (see _periods), in id order.
 
     A payment's id is the subscription's payment_base plus the rows of earlier periods (one each, two for a retried
@@ -218,7 +224,7 @@ PAYMENTS = f"""
 INSERT INTO payments_payment (id, public_id, customer_id, invoice_id, payment_method_id, amount, amount_refunded,
                               currency, status, failure_code, failure_message, decline_type, attempt, gateway,
                               gateway_ref, created_at)
-{_payments('0')}
+{_payments('0', f's.id {IN_RANGE}')}
 """
 
 # A goodwill grant on some customers' last subscription, applied to a later invoice when there is one.
@@ -256,7 +262,7 @@ FROM (
                least({USAGE_DAYS}, {S}.anchor()::date - s.started_at::date) AS last_back,
                2 + {_pick('s.customer_id', 70, 7)} AS gap, {_u('s.customer_id', 71)} AS trend
         FROM {S}.sub s
-        WHERE s.is_last AND NOT s.erased
+        WHERE s.id {IN_RANGE} AND s.is_last AND NOT s.erased
         OFFSET 0
     ) w
     CROSS JOIN LATERAL (VALUES
@@ -354,14 +360,14 @@ FROM (
            c.registered_at AS recorded_at
     FROM {S}.cust c
     CROSS JOIN (VALUES {_CONSENT_SPECS}) AS v(slot, purpose, channel, recorded_share, granted_share, app_only)
-    WHERE NOT c.erased AND {_u('c.id * 8 + v.slot', 102)} < v.recorded_share
+    WHERE c.id {IN_RANGE} AND NOT c.erased AND {_u('c.id * 8 + v.slot', 102)} < v.recorded_share
       AND (NOT v.app_only OR c.storefront_kind IN ('app_store', 'google_play'))
     UNION ALL
     SELECT c.id, 0, 2, 'marketing', 'email', NOT ({_u('c.id * 8', 103)} < {catalog.CONSENTS[0][3]}),
            'preference_center', '2.1',
            c.registered_at + ({S}.anchor() - c.registered_at) * (0.2 + 0.8 * {_u('c.id', 105)})
     FROM {S}.cust c
-    WHERE NOT c.erased AND {_u('c.id', 104)} < {catalog.CONSENT_CHANGE_SHARE}
+    WHERE c.id {IN_RANGE} AND NOT c.erased AND {_u('c.id', 104)} < {catalog.CONSENT_CHANGE_SHARE}
 ) r
 """
 
@@ -499,17 +505,19 @@ WHERE c.erased
 CUSTOMER_STORIES, SUBSCRIPTION_STORIES = "customer stories", "subscription stories"
 
 LOADS = (
-    Load("invoices", "payments_invoice", (INVOICES,), (SUBSCRIPTION_STORIES,)),
-    Load("payments", "payments_payment", (PAYMENTS,), (SUBSCRIPTION_STORIES,)),
-    Load("consents", "privacy_consent", (CONSENTS,), (CUSTOMER_STORIES,)),
-    Load("payment methods", "payments_paymentmethod", (PAYMENT_METHODS,), (SUBSCRIPTION_STORIES,)),
+    Load("invoices", "payments_invoice", (INVOICES,), (SUBSCRIPTION_STORIES,), chunk_by="subscription"),
+    Load("payments", "payments_payment", (PAYMENTS,), (SUBSCRIPTION_STORIES,), chunk_by="subscription"),
+    Load("consents", "privacy_consent", (CONSENTS,), (CUSTOMER_STORIES,), chunk_by="customer"),
     Load("tickets", "support_ticket", (TICKETS,), (CUSTOMER_STORIES,)),
     Load("ticket comments", "support_ticketcomment", (TICKET_COMMENTS,), ("tickets",)),
     Load("notes", "customers_note", (NOTES,), (CUSTOMER_STORIES,)),
     Load("tags", "customers_customertag", (CUSTOMER_TAGS,), (CUSTOMER_STORIES,)),
-    Load("customers", "customers_customer", (CUSTOMERS,), (SUBSCRIPTION_STORIES,)),
-    Load("subscriptions", "subscriptions_subscription", (SUBSCRIPTIONS,), (SUBSCRIPTION_STORIES,)),
-    Load("usage", "customers_usagedaily", (USAGE,), (SUBSCRIPTION_STORIES,)),
+    Load("payment methods", "payments_paymentmethod", (PAYMENT_METHODS,), (SUBSCRIPTION_STORIES,),
+         chunk_by="customer"),
+    Load("customers", "customers_customer", (CUSTOMERS,), (SUBSCRIPTION_STORIES,), chunk_by="customer"),
+    Load("subscriptions", "subscriptions_subscription", (SUBSCRIPTIONS,), (SUBSCRIPTION_STORIES,),
+         chunk_by="subscription"),
+    Load("usage", "customers_usagedaily", (USAGE,), (SUBSCRIPTION_STORIES,), chunk_by="subscription"),
     Load("credit entries", "payments_creditentry", (CREDIT_ENTRIES,), (SUBSCRIPTION_STORIES,)),
     Load("refunds", "payments_refund", (REFUNDS,), ("payments",)),
     Load("metrics", "customers_customermetrics", (METRICS,), ("refunds", "usage")),

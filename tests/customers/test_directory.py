@@ -114,9 +114,17 @@ def test_it_finds_customers_by_name_and_email_substring(agent_client, people, te
 
 def test_it_finds_a_customer_by_exact_email_before_anything_else(agent_client, catalog, people):
     make(catalog, "Ajohn", "Smith", "ajohn.smith@x.com")  # contains the email below, but is not it
-    response = agent_client.get(URL, {"q": " John.Smith@X.com "})
+    response = agent_client.get(URL, {"q": " John.Smith@X.com "}, headers=HTMX)
     assert _listed_names(response) == ["John Smith"]
     assert "Exact email match." in response.content.decode()
+
+
+def test_an_email_only_one_customer_has_opens_the_profile(agent_client, catalog, people):
+    response = agent_client.get(URL, {"q": "grace@navy.mil"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/customers/{people['grace'].public_id}/"
+    make(catalog, "Grace", "Twin", "grace@navy.mil")  # a shared address: list them instead
+    assert listed(agent_client, q="grace@navy.mil") == ["Grace Hopper", "Grace Twin"]
 
 
 def test_an_email_nobody_has_exactly_falls_back_to_the_substring_search(agent_client, people):
