@@ -11,18 +11,23 @@ Search is routed by the shape of the term, so every shape has an index to use (D
 Pages are keyset pages: the rows after the last row shown, in (sort key, id) order, each sort backed by an index
 of that shape (customers/migrations/0003_directory_indexes.py), so page 20,000 costs what page 1 costs.
 
-Two ways to fill a page, chosen per request:
+Two ways to fill a page:
 - walk: follow the sort index from the cursor and keep the rows that match. Cheap when matches are common and
-  spread out; Postgres chooses it from its estimates, and it is the only way for plain column filters.
+  spread out. Plain column filters (status, plan, storefront, region, dates) always walk, Postgres choosing the
+  index; status-dependent sorts walk one status at a time (see Branches).
 - gather: fetch every match through its own index (trigram, segment membership), then sort them. Cheap when
   matches are few, whatever their order.
 Postgres assumes matches are spread evenly along the sort; a search term or a segment can bunch them up ("smith"
-sorted by name, New customers sorted oldest first), and then its walk reads most of the table. So for those
-"scattered" conditions we decide ourselves: few estimated matches → gather; many → a walk with a budget of rows,
-and if the budget runs out before the page is full, gather after all. The cost is then bounded by the number of
-matches, never by the size of the table.
+sorted by name, New customers sorted oldest first), and then its walk reads most of the table. For those
+"scattered" conditions we decide ourselves: an id or email gathers; otherwise, when the planner expects few
+matches, gather but stop at GATHER_LIMIT (its LIKE estimates can be far off); when there are more, walk with a
+budget of rows; if the budget runs out before the page is full, the matches are bunched up: gather them all.
+The cost is bounded by the number of matches, never by the size of the table.
 
-The count is exact up to COUNT_CAP and the planner's estimate above it, and says which one it is.
+Counts: exact whenever every match was read anyway (a gather) or the planner says there are at most COUNT_CAP
+(then a LIMIT-ed count over the column indexes confirms it); otherwise an estimate, labelled as one: the
+planner's for column filters, and for a walked search the share of matching rows the walk saw, times the rows
+the column filters keep.
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ from babel import Locale
 from django.core import signing
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection
-from django.db.models import F, Field, Func, Q, QuerySet, Value
-from django.db.models.functions import Lower
+from django.db.models import F, Field, Func, Q, QuerySet, Value, Window
+from django.db.models.functions import Lower, RowNumber
 from django.db.models.lookups import Exact, GreaterThan, LessThan, StartsWith
 
 from customers.models import Customer, Storefront
@@ -430,26 +435,22 @@ def directory_page(conditions: Conditions, *, lookups: DirectoryLookups, q: str 
     return page
 
 
+@dataclass
+class _Read:
+    rows: list[Customer]
+    count: ResultCount | None = None  # when the way the rows were read tells it
+
+
 def _page(conditions: Conditions, order: Sort, cursor: Cursor | None, per_page: int, lookups: DirectoryLookups,
           few_matches: bool = False) -> DirectoryPage:
     backwards = cursor is not None and cursor.backwards
     walk = order.flipped() if backwards else order  # "Previous" reads the other way, then turns the rows round
     position = cursor.position if cursor else None
     limit = per_page + 1  # one extra row tells whether there is more in that direction
-    branch_values = lookups.branch_values(order.column)
-    if few_matches:  # an id or an email: gather, no estimate needed
-        estimate = reading = 0
-    else:
-        estimate = _planner_estimate(conditions.all())
-        # Reading every match costs what the scattered conditions match on their own: their index is read
-        # first and the other filters only afterwards.
-        reading = (_planner_estimate(conditions.scattered) if conditions.scattered and conditions.indexed
-                   else estimate)
+    read = _read(conditions, walk, position, limit, lookups.branch_values(order.column), few_matches)
 
-    rows, total = _read_rows(conditions, walk, position, limit, branch_values, reading)
-
-    more = len(rows) > per_page
-    rows = rows[:per_page]
+    rows = read.rows[:per_page]
+    more = len(read.rows) > per_page
     if backwards:
         rows.reverse()
     lookups.label(rows)
@@ -461,28 +462,33 @@ def _page(conditions: Conditions, order: Sort, cursor: Cursor | None, per_page: 
         page.next_cursor = Cursor(order.value, False, order.position_of(rows[-1])).encode()
     if rows and has_previous:
         page.previous_cursor = Cursor(order.value, True, order.position_of(rows[0])).encode()
-    if total is not None and (rows or cursor is None):
-        page.count = ResultCount(total, True)
+    if read.count is not None:
+        page.count = read.count
     elif cursor is not None or has_next:  # otherwise this one page holds every match: len(rows) is the count
-        page.count = count_matches(conditions, estimate, reading)
+        page.count = count_matches(conditions)
     return page
 
 
-def _read_rows(conditions: Conditions, order: Sort, position: tuple | None, limit: int, branch_values: list | None,
-               reading: int) -> tuple[list[Customer], int | None]:
-    """Up to `limit` rows after `position`: walk or gather (see the module docstring). Returns the rows and, when
-    a gather read every match anyway, their exact total."""
+def _read(conditions: Conditions, order: Sort, position: tuple | None, limit: int, branch_values: list | None,
+          few_matches: bool) -> _Read:
+    """Up to `limit` rows after `position`: walk or gather, as the module docstring explains."""
     if not conditions.scattered:
-        if branch_values:
-            return _branch_walk(conditions, order, position, limit, branch_values), None
-        return _walk(conditions, order, position, limit), None
-    if reading > GATHER_LIMIT:
-        rows = (_branch_walk(conditions, order, position, limit, branch_values) if branch_values
-                else _budgeted_walk(conditions, order, position, limit))
-        if rows is not None:
-            return rows, None
-    # Few matches, or the walk found them bunched up elsewhere in this order.
-    return _gather(conditions, SortSQL(order, branch_values), position, limit)
+        return _Read(_branch_walk(conditions, order, position, limit, branch_values) if branch_values
+                     else _walk(conditions, order, position, limit))
+    sql_order = SortSQL(order, branch_values)
+    if few_matches:  # an id or an email
+        return _gather(conditions, sql_order, position, limit)
+    if _planner_estimate(conditions.scattered) <= GATHER_LIMIT:
+        # Planner estimates for LIKE are rough (often "100" for a few thousand rows), so the gather stops
+        # reading at GATHER_LIMIT matches: past that they are common enough to walk to.
+        if gathered := _gather(conditions, sql_order, position, limit, at_most=GATHER_LIMIT):
+            return gathered
+    if branch_values:
+        rows = _branch_walk(conditions, order, position, limit, branch_values)
+        return _Read(rows, ResultCount(_planner_estimate(conditions.all()), False))
+    if walked := _budgeted_walk(conditions, order, position, limit):
+        return walked
+    return _gather(conditions, sql_order, position, limit)  # bunched up elsewhere in this order: read them all
 
 
 def _matching(conditions: Conditions) -> QuerySet:
@@ -539,27 +545,32 @@ def _branch_walk(conditions: Conditions, order: Sort, position: tuple | None, li
     return rows[:limit]
 
 
-def _budgeted_walk(conditions: Conditions, order: Sort, position: tuple | None,
-                   limit: int) -> list[Customer] | None:
+def _budgeted_walk(conditions: Conditions, order: Sort, position: tuple | None, limit: int) -> _Read | None:
     """Walk the sort index through at most WALK_BUDGET_PER_ROW × limit rows; None if that did not fill the page.
 
     The window is a LIMIT-ed derived table read in index order (with the indexed filters inside it, so a
-    (status, mrr, id) index can serve "Active by MRR"); the scattered conditions then test each row of it.
-    Postgres cannot read past the window, and stops early as soon as the page is full.
+    (status, ..., id) index can serve them); the scattered conditions then test each of its rows. Postgres
+    cannot read past the window, and stops as soon as the page is full. How far it had to read gives the count
+    estimate: the share of matching rows, times the rows the indexed filters keep.
     """
     window = _matching(Conditions(conditions.indexed))
     if position is not None:
         window = window.filter(order.after(position))
-    window = window.order_by(*order.order_by()).values(*LISTED_COLUMNS, "search_text")[:WALK_BUDGET_PER_ROW * limit]
+    keyset = [F(name).desc() if order.descending else F(name).asc() for name in order.column.keyset]
+    window = (window.annotate(walk_position=Window(RowNumber(), order_by=keyset)).order_by(*order.order_by())
+              .values(*LISTED_COLUMNS, "search_text", "walk_position")[:WALK_BUDGET_PER_ROW * limit])
     window_sql, window_params = window.query.sql_with_params()
     where_sql, where_params = _where_sql(conditions.scattered)
-    order_sql, order_params = SortSQL(order, None).order_by()
+    order_sql, order_params = SortSQL(order).order_by()
     # The window takes the table's name, so the conditions' column references ("customers_customer"."id") hold.
     table = connection.ops.quote_name(Customer._meta.db_table)
     rows = list(Customer.objects.raw(
         f"SELECT * FROM ({window_sql}) AS {table} WHERE {where_sql} ORDER BY {order_sql} LIMIT %s",
         [*window_params, *where_params, *order_params, limit]))
-    return rows if len(rows) == limit else None
+    if len(rows) < limit:
+        return None
+    share = len(rows) / rows[-1].walk_position
+    return _Read(rows, ResultCount(round(share * _planner_estimate(conditions.indexed)), False))
 
 
 def _where_sql(conditions: tuple[Q, ...]) -> tuple[str, list]:
@@ -573,33 +584,38 @@ def _where_sql(conditions: tuple[Q, ...]) -> tuple[str, list]:
         return "FALSE", []
 
 
-def _gather(conditions: Conditions, order: SortSQL, position: tuple | None,
-            limit: int) -> tuple[list[Customer], int]:
-    """Every match through its own index (MATERIALIZED keeps Postgres from walking a sort index instead), then
-    sorted; the total comes with it, exact."""
-    matches_sql, params = _matching(conditions).values(*LISTED_COLUMNS).query.sql_with_params()
+def _gather(conditions: Conditions, order: SortSQL, position: tuple | None, limit: int,
+            at_most: int | None = None) -> _Read | None:
+    """Every match through its own index, then sorted (MATERIALIZED keeps Postgres from walking a sort index
+    instead); the exact total comes with it. With `at_most`, None when there are more matches than that."""
+    matching = _matching(conditions).values(*LISTED_COLUMNS)
+    if at_most is not None:
+        matching = matching[: at_most + 1]
+    matches_sql, params = matching.query.sql_with_params()
     where_sql, where_params = order.after(position) if position is not None else ("TRUE", [])
     order_sql, order_params = order.order_by()
+    # The LEFT JOIN returns the total even when no match lies after the cursor (then as one row of NULLs).
     rows = list(Customer.objects.raw(
-        f"WITH matches AS MATERIALIZED ({matches_sql}) "
-        f"SELECT *, (SELECT count(*) FROM matches) AS total FROM matches "
-        f"WHERE {where_sql} ORDER BY {order_sql} LIMIT %s",
-        [*params, *where_params, *order_params, limit]))
-    return rows, (rows[0].total if rows else 0)
+        f"WITH matches AS MATERIALIZED ({matches_sql}), "
+        f"page AS (SELECT * FROM matches WHERE {where_sql} ORDER BY {order_sql} LIMIT %s) "
+        f"SELECT page.*, counted.total FROM (SELECT count(*) AS total FROM matches) AS counted "
+        f"LEFT JOIN page ON TRUE ORDER BY {order_sql}",
+        [*params, *where_params, *order_params, limit, *order_params]))
+    total = rows[0].total
+    if at_most is not None and total > at_most:
+        return None
+    return _Read([row for row in rows if row.id is not None], ResultCount(total, True))
 
 
-def count_matches(conditions: Conditions, estimate: int | None = None, reading: int | None = None) -> ResultCount:
-    """Exact up to COUNT_CAP, else the planner's estimate, labelled as one.
+def count_matches(conditions: Conditions) -> ResultCount:
+    """Exact up to COUNT_CAP, else the planner's estimate, labelled as one (for column conditions: their
+    estimates are good, and a capped count over their indexes is cheap).
 
-    The estimate comes first because it is nearly free (EXPLAIN plans, reads no rows). We count only when it
-    says "small", and when counting reads few rows (`reading`: a search term's matches are all read before the
-    other filters apply), with a LIMIT-ed subquery that stops at COUNT_CAP + 1 whatever the estimate got wrong.
-    Counting a common search term exactly would cost as much as reading all its matches, while its first page
-    costs a few index entries.
+    The estimate comes first because it is nearly free (EXPLAIN plans, reads no rows); only when it says
+    "small" do we count, with a LIMIT-ed subquery that stops at COUNT_CAP + 1 whatever the estimate got wrong.
     """
-    if estimate is None:
-        estimate = _planner_estimate(conditions.all())
-    if estimate <= COUNT_CAP and (estimate if reading is None else reading) <= COUNT_CAP:
+    estimate = _planner_estimate(conditions.all())
+    if estimate <= COUNT_CAP:
         exact = _matching(conditions).order_by()[: COUNT_CAP + 1].count()
         if exact <= COUNT_CAP:
             return ResultCount(exact, True)

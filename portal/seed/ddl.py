@@ -120,8 +120,7 @@ def _label(statement: str) -> str:
 
 
 def _replay(row_id: int, statement: str):
-    def run(cursor) -> int:
+    def run(cursor) -> None:
         # One simple query: the statement and the removal of its row commit together.
         cursor.execute(f"{statement}; DELETE FROM {RESTORE_TABLE} WHERE id = {int(row_id)}")
-        return 0
     return run

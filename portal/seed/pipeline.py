@@ -78,7 +78,7 @@ def _load(runner: Runner, cursor, context: dict, atomic: Callable, bulk: bool) -
     with atomic():
         ddl.create_restore_table(cursor)
         ddl.take_off(cursor, LOADED_TABLES)
-    runner.run(_story_tasks(context) + _load_tasks(bulk))
+    runner.run(_story_tasks(context) + _load_tasks(context["customers"], bulk))
     rows = {load.name: runner.rows.get(load.name, 0) for load in loads.LOADS}
     for phase in ddl.restore_tasks(cursor):
         runner.run(phase)
@@ -118,16 +118,16 @@ def _story_tasks(context: dict) -> list[Task]:
             Task(loads.SUBSCRIPTION_STORIES, subscriptions, needs=frozenset({loads.CUSTOMER_STORIES}))]
 
 
-def _load_tasks(bulk: bool) -> list[Task]:
-    return [Task(load.name, _fill(load, bulk), frozenset(load.needs)) for load in loads.LOADS]
+def _load_tasks(customers: int, bulk: bool) -> list[Task]:
+    return [Task(load.name, _fill(load, customers, bulk), frozenset(load.needs)) for load in loads.LOADS]
 
 
-def _fill(load: loads.Load, bulk: bool):
+def _fill(load: loads.Load, customers: int, bulk: bool):
     """Run the load's statements (over id ranges when chunked), then ANALYZE its table so that later statements and
     the foreign-key checks plan with real statistics. In bulk mode each statement is followed by a VACUUM."""
     def execute(cursor) -> int:
         total = 0
-        for params in _ranges(cursor, load.chunk_by, BULK_CHUNKS if bulk else 1):
+        for params in _ranges(cursor, load.chunk_by, customers, BULK_CHUNKS if bulk else 1):
             for statement in load.statements:
                 cursor.execute(statement, params)
                 total += cursor.rowcount
@@ -138,21 +138,23 @@ def _fill(load: loads.Load, bulk: bool):
     return execute
 
 
-def _ranges(cursor, chunk_by: str | None, chunks: int) -> list[dict | None]:
-    """Statement parameters: `chunks` consecutive id ranges over the customers or subscriptions, or no parameters
-    for a load that is not chunked."""
+def _ranges(cursor, chunk_by: str | None, customers: int, chunks: int) -> list[dict | None]:
+    """Statement parameters: `chunks` consecutive id ranges over the customers or subscriptions (both numbered from
+    1), or no parameters for a load that is not chunked."""
     if chunk_by is None:
         return [None]
-    cursor.execute(f"SELECT {chunk_by}s FROM {SCHEMA}.totals")
-    last = cursor.fetchone()[0]
+    if chunk_by == "customer":
+        last = customers
+    else:
+        cursor.execute(f"SELECT subscriptions FROM {SCHEMA}.totals")
+        last = cursor.fetchone()[0]
     size = max(-(-last // chunks), 1)
     return [{"lo": lo, "hi": lo + size - 1} for lo in range(1, last + 1, size)]
 
 
 def _analyze(table: str):
-    def execute(cursor) -> int:
+    def execute(cursor) -> None:
         cursor.execute(f"ANALYZE {table}")
-        return 0
     return execute
 
 

@@ -1,6 +1,6 @@
 """Run seeding tasks on one or more database sessions, in dependency order, printing one progress line per task.
 
-A task is a named function of a cursor that returns how many rows it wrote. With several sessions, independent
+A task is a named function of a cursor that returns how many rows it wrote (None for schema work). With several sessions, independent
 tasks run at the same time (each session is one server process, so two sessions keep two cores busy).
 """
 
@@ -34,7 +34,7 @@ def configure_session(cursor, local: bool) -> None:
 @dataclass
 class Task:
     name: str
-    run: Callable[[object], int]  # cursor -> rows written
+    run: Callable[[object], int | None]  # cursor -> rows written
     needs: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -74,8 +74,11 @@ class Runner:
 
     def _execute(self, task: Task, cursor) -> None:
         started = time.monotonic()
-        rows = max(task.run(cursor), 0)
+        rows = task.run(cursor)
         seconds = time.monotonic() - started
         with self._lock:
-            self.rows[task.name] = rows
-            self._write(f"  {task.name:<60} {rows:>12,} rows {seconds:7.1f} s")
+            if rows is None:
+                self._write(f"  {task.name:<78} {seconds:7.1f} s")
+            else:
+                self.rows[task.name] = rows
+                self._write(f"  {task.name:<60} {rows:>12,} rows {seconds:7.1f} s")
