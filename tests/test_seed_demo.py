@@ -22,6 +22,7 @@ from payments.models import CreditEntry, Invoice, Payment, Refund
 from portal import roles
 from portal.ids import ALPHABET
 from portal.seed import ddl, pipeline
+from portal.seed.runner import Runner
 from subscriptions.models import Subscription
 from support.models import Ticket
 
@@ -256,9 +257,7 @@ def test_bulk_load_puts_back_exactly_the_indexes_and_constraints_it_took_off():
         assert cursor.fetchone()[0] == 0  # only primary keys and partial indexes stay
         stripped = _schema(tables)
         assert not any(definition.startswith("FOREIGN KEY") for _, _, definition, _ in stripped["constraints"])
-        for phase in ddl.restore_tasks(cursor):
-            for task in phase:
-                task.run(cursor)
+        Runner([cursor], lambda line: None).run(ddl.restore_tasks(cursor, {}))
         cursor.execute(f"SELECT count(*) FROM {ddl.RESTORE_TABLE}")
         assert cursor.fetchone()[0] == 0
     assert _schema(tables) == before

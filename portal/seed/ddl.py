@@ -16,7 +16,8 @@ from portal.seed.randomness import SCHEMA
 from portal.seed.runner import Task
 
 RESTORE_TABLE = f"{SCHEMA}.restore"
-# Replay phases: indexes (parallel), then constraints that use them, then foreign keys, then table options.
+# Kinds of saved statement, in replay order: indexes, the unique constraints that use them, foreign keys (which
+# lock both tables, so they wait for the indexes of both), then table options.
 INDEXES, UNIQUE_CONSTRAINTS, FOREIGN_KEYS, TABLE_OPTIONS = 1, 2, 3, 4
 
 # Tables whose rows belong to customers (or describe what they bought): --reset empties these. CASCADE also empties
@@ -46,7 +47,7 @@ def restore_table_exists(cursor) -> bool:
 
 def create_restore_table(cursor) -> None:
     cursor.execute(f"CREATE TABLE {RESTORE_TABLE} (id serial PRIMARY KEY, phase int NOT NULL, "
-                   f"table_name text NOT NULL, statement text NOT NULL)")
+                   f"table_name text NOT NULL, refers_to text, statement text NOT NULL)")
 
 
 def take_off(cursor, tables: list[str]) -> None:
@@ -66,23 +67,23 @@ def take_off(cursor, tables: list[str]) -> None:
         saved.append((INDEXES, table, definition))
         if constraint:
             timing = (" DEFERRABLE INITIALLY " + ("DEFERRED" if deferred else "IMMEDIATE")) if deferrable else ""
-            saved.append((UNIQUE_CONSTRAINTS, table, f"ALTER TABLE {_quote(table)} ADD CONSTRAINT "
-                                                     f"{_quote(constraint)} UNIQUE USING INDEX {_quote(index)}{timing}"))
+            saved.append((UNIQUE_CONSTRAINTS, table, f"ALTER TABLE {_quote(table)} ADD CONSTRAINT {_quote(constraint)} "
+                                                     f"UNIQUE USING INDEX {_quote(index)}{timing}"))
             drops.append(f"ALTER TABLE {_quote(table)} DROP CONSTRAINT {_quote(constraint)}")
         else:
             drops.append(f"DROP INDEX {_quote(index)}")
     cursor.execute("""
-        SELECT t.relname, con.conname, pg_get_constraintdef(con.oid)
+        SELECT t.relname, con.conname, pg_get_constraintdef(con.oid), con.confrelid::regclass::text
         FROM pg_constraint con JOIN pg_class t ON t.oid = con.conrelid
         WHERE con.contype = 'f' AND t.relname = ANY(%s) AND t.relnamespace = current_schema()::regnamespace
         ORDER BY t.relname, con.conname
     """, [tables])
     foreign_keys = cursor.fetchall()
-    for table, constraint, definition in foreign_keys:
+    for table, constraint, definition, refers_to in foreign_keys:
         saved.append((FOREIGN_KEYS, table, f"ALTER TABLE {_quote(table)} ADD CONSTRAINT {_quote(constraint)} "
-                                           f"{definition}"))
+                                           f"{definition}", refers_to))
     # Foreign keys go first: a unique constraint cannot be dropped while a foreign key relies on it.
-    drops = [f"ALTER TABLE {_quote(t)} DROP CONSTRAINT {_quote(c)}" for t, c, _ in foreign_keys] + drops
+    drops = [f"ALTER TABLE {_quote(t)} DROP CONSTRAINT {_quote(c)}" for t, c, _, _ in foreign_keys] + drops
     cursor.execute("SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s) "
                    "AND relnamespace = current_schema()::regnamespace ORDER BY relname", [tables])
     for table, options in cursor.fetchall():
@@ -90,22 +91,44 @@ def take_off(cursor, tables: list[str]) -> None:
         saved.append((TABLE_OPTIONS, table, f"ALTER TABLE {_quote(table)} "
                                             + (f"SET ({previous})" if previous else "RESET (autovacuum_enabled)")))
         drops.append(f"ALTER TABLE {_quote(table)} SET (autovacuum_enabled = off)")
-    for phase, table, statement in saved:
-        cursor.execute(f"INSERT INTO {RESTORE_TABLE} (phase, table_name, statement) VALUES (%s, %s, %s)",
-                       [phase, table, statement])
+    for phase, table, statement, *refers_to in saved:
+        cursor.execute(f"INSERT INTO {RESTORE_TABLE} (phase, table_name, statement, refers_to) "
+                       f"VALUES (%s, %s, %s, %s)", [phase, table, statement, next(iter(refers_to), None)])
     for statement in drops:
         cursor.execute(statement)
 
 
-def restore_tasks(cursor) -> list[list[Task]]:
-    """The saved statements as task lists, one list per phase; each task also deletes its restore row."""
-    # Biggest tables first, so that parallel sessions finish close together.
-    cursor.execute(f"SELECT id, phase, table_name, statement FROM {RESTORE_TABLE} "
+def restore_tasks(cursor, loads_by_table: dict[str, str]) -> list[Task]:
+    """The saved statements as tasks, each of which also deletes its restore row.
+
+    A table's indexes wait for its load (named in `loads_by_table`); its unique constraints for its indexes;
+    foreign keys for the indexes of both tables, one after the other (two at once would wait on each other's
+    locks); table options for everything else on the table. Biggest tables come first.
+    """
+    cursor.execute(f"SELECT id, phase, table_name, refers_to, statement FROM {RESTORE_TABLE} "
                    f"ORDER BY phase, pg_relation_size(to_regclass(table_name)) DESC, id")
-    phases: dict[int, list[Task]] = {}
-    for row_id, phase, table, statement in cursor.fetchall():
-        phases.setdefault(phase, []).append(Task(f"{table}: {_label(statement)}", _replay(row_id, statement)))
-    return [phases[p] for p in sorted(phases)]
+    rows = cursor.fetchall()
+    names = {row_id: f"{table}: {_label(statement)}" for row_id, _, table, _, statement in rows}
+    by_table: dict[tuple[int, str], set[str]] = {}
+    for row_id, phase, table, _, _ in rows:
+        by_table.setdefault((phase, table), set()).add(names[row_id])
+    tasks, previous_foreign_key = [], set()
+    for row_id, phase, table, refers_to, statement in rows:
+        if phase == INDEXES:
+            needs = {loads_by_table[table]} if table in loads_by_table else set()
+        elif phase == UNIQUE_CONSTRAINTS:
+            needs = by_table[(INDEXES, table)]
+        elif phase == FOREIGN_KEYS:
+            needs = set(previous_foreign_key)
+            for side in (table, refers_to):
+                needs |= by_table.get((INDEXES, side), set()) | by_table.get((UNIQUE_CONSTRAINTS, side), set())
+                needs |= {loads_by_table[side]} if side in loads_by_table else set()
+            previous_foreign_key = {names[row_id]}
+        else:
+            needs = set().union(*(by_table.get((p, table), set()) for p in (INDEXES, UNIQUE_CONSTRAINTS,
+                                                                             FOREIGN_KEYS)))
+        tasks.append(Task(names[row_id], _replay(row_id, statement), frozenset(needs)))
+    return tasks
 
 
 def _label(statement: str) -> str:

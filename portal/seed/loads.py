@@ -1,8 +1,9 @@
 """The statements that fill the portal's tables from the staging tables (see stories.py), one `Load` per table.
 
-Each table is filled by one statement, in key order (see randomness.public_id for why the order matters); tables
-load in parallel with each other. Rows with identity ids get them in the statement's row order, which is fixed:
-staging tables are read in their physical order (sessions turn synchronized scans off), others with ORDER BY.
+Each table is filled in key order (see randomness.public_id for why the order matters), by one statement or, in bulk
+runs, by one statement per id range (`chunk_by`) in turn; tables load in parallel with each other. Rows with
+identity ids get them in the statements' row order, which is fixed: staging tables are read in their physical order
+(sessions turn synchronized scans off), others with ORDER BY.
 `needs` names the stories or loads whose rows a statement reads. Capacities for public ids come from
 `seed_demo.totals`.
 
@@ -21,7 +22,7 @@ from django.conf import settings
 
 from portal.seed import catalog
 from portal.seed.randomness import SCHEMA as S
-from portal.seed.randomness import public_id, text_array, weighted
+from portal.seed.randomness import choice, pick, public_id, text_array, u, weighted
 from portal.seed.stories import ATTEMPT_DAYS
 
 LIVE = "('trial', 'active', 'grace', 'paused')"
@@ -46,14 +47,6 @@ def _total(name: str) -> str:
     return f"(SELECT {name} FROM {S}.totals)"
 
 
-def _u(key: str, salt: int) -> str:
-    return f"{S}.u({key}, {salt})"
-
-
-def _pick(key: str, salt: int, n: int | str) -> str:
-    return f"{S}.pick({key}, {salt}, {n})"
-
-
 CUSTOMERS = f"""
 INSERT INTO customers_customer (id, public_id, first_name, last_name, email, phone, address_line1, address_line2,
                                 city, postal_code, country, storefront_id, registered_at, status, plan_id, mrr,
@@ -62,7 +55,7 @@ SELECT c.id, c.public_id,
        CASE WHEN c.erased THEN 'Erased' ELSE c.first_name END,
        CASE WHEN c.erased THEN 'Customer' ELSE c.last_name END,
        CASE WHEN c.erased THEN c.public_id || '@erased.invalid'
-            ELSE c.email_local || ((c.email_rank - 1) * 100 + {_pick('c.id', 25, 100)})::text || '@' || c.domain END,
+            ELSE c.email_local || ((c.email_rank - 1) * 100 + {pick('c.id', 25, 100)})::text || '@' || c.domain END,
        CASE WHEN c.erased THEN '' ELSE c.phone END,
        CASE WHEN c.erased THEN '' ELSE c.address_line1 END,
        CASE WHEN c.erased THEN '' ELSE c.address_line2 END,
@@ -94,6 +87,8 @@ FROM {S}.sub s
 WHERE s.id {IN_RANGE}
 """
 
+_CARD_BRANDS = (("'visa'", 55), ("'mastercard'", 35), ("'amex'", 10))
+
 # Every customer who ever subscribed has a default method (id = customer id); some card holders also keep an old,
 # expired card (id = customers + customer id). Erased customers keep the row without its details.
 PAYMENT_METHODS = f"""
@@ -101,14 +96,14 @@ INSERT INTO payments_paymentmethod (id, customer_id, kind, brand, last4, exp_mon
                                     gateway_ref, created_at)
 SELECT CASE WHEN m.is_default THEN m.id ELSE {_total('customers')} + m.id END, m.id, m.kind,
        CASE WHEN m.kind = 'card' AND NOT m.erased
-            THEN {weighted(_u('m.id * 2 + m.is_default::int', 27), [("'visa'", 55), ("'mastercard'", 35), ("'amex'", 10)])}
+            THEN {weighted(u('m.id * 2 + m.is_default::int', 27), _CARD_BRANDS)}
             ELSE '' END,
        CASE WHEN m.kind IN ('card', 'sepa_debit') AND NOT m.erased
-            THEN lpad({_pick('m.id * 2 + m.is_default::int', 28, 10000)}::text, 4, '0') ELSE '' END,
-       CASE WHEN m.kind = 'card' THEN 1 + {_pick('m.id * 2 + m.is_default::int', 29, 12)} END,
+            THEN lpad({pick('m.id * 2 + m.is_default::int', 28, 10000)}::text, 4, '0') ELSE '' END,
+       CASE WHEN m.kind = 'card' THEN 1 + {pick('m.id * 2 + m.is_default::int', 29, 12)} END,
        CASE WHEN m.kind = 'card' AND m.is_default
-                THEN date_part('year', {S}.anchor())::int + 1 + {_pick('m.id', 30, 5)}
-            WHEN m.kind = 'card' THEN date_part('year', {S}.anchor())::int - 1 - {_pick('m.id', 30, 3)} END,
+                THEN date_part('year', {S}.anchor())::int + 1 + {pick('m.id', 30, 5)}
+            WHEN m.kind = 'card' THEN date_part('year', {S}.anchor())::int - 1 - {pick('m.id', 30, 3)} END,
        m.is_default, m.gateway,
        CASE WHEN m.gateway = 'sandbox' THEN 'pm_' ELSE 'store_' END
            || to_hex({S}.h(m.id * 2 + m.is_default::int, 31)),
@@ -117,15 +112,14 @@ FROM (
     SELECT c.id, c.erased, c.gateway, c.registered_at, d.is_default,
            CASE WHEN c.storefront_kind IN ('app_store', 'google_play') THEN c.storefront_kind
                 WHEN NOT d.is_default THEN 'card'
-                WHEN c.currency = 'EUR' AND {_u('c.id', 26)} < 0.15 THEN 'sepa_debit'
-                WHEN {_u('c.id', 26)} < 0.3 THEN 'paypal'
+                WHEN c.currency = 'EUR' AND {u('c.id', 26)} < 0.15 THEN 'sepa_debit'
+                WHEN {u('c.id', 26)} < 0.3 THEN 'paypal'
                 ELSE 'card' END AS kind
     FROM {S}.cust c
     CROSS JOIN (VALUES (true), (false)) AS d(is_default)
-    WHERE c.id {IN_RANGE} AND c.k > 0 AND (d.is_default OR (c.refundable AND {_u('c.id', 32)} < 0.2))
+    WHERE c.id {IN_RANGE} AND c.k > 0 AND (d.is_default OR (c.refundable AND {u('c.id', 32)} < 0.2))
 ) m
 """
-
 
 
 def _periods(first: str, where: str) -> str:
@@ -184,7 +178,7 @@ def _payments(first_period: str, where: str) -> str:
     return f"""
 SELECT x.id, {public_id('pay_', 'x.id', 4, _total('payments'))} AS public_id, x.customer_id, x.invoice_id,
        x.customer_id AS payment_method_id, x.due AS amount,
-       CASE x.refund WHEN 'full' THEN x.due WHEN 'partial' THEN (x.due * (0.2 + 0.5 * {_u('x.id', 55)}))::bigint
+       CASE x.refund WHEN 'full' THEN x.due WHEN 'partial' THEN (x.due * (0.2 + 0.5 * {u('x.id', 55)}))::bigint
                      ELSE 0 END AS amount_refunded,
        x.currency,
        CASE WHEN x.declined THEN 'failed' WHEN x.pending THEN 'pending' WHEN x.refund = 'full' THEN 'refunded'
@@ -201,13 +195,13 @@ FROM (
            CASE WHEN y.declined OR y.pending OR NOT y.refundable THEN NULL
                 WHEN y.customer_id <= 14 AND y.seq = 1 AND y.period = 0
                     THEN CASE WHEN mod(y.customer_id, 2) = 1 THEN 'full' ELSE 'partial' END
-                WHEN {_u('y.id', 53)} < 0.015 THEN CASE WHEN {_u('y.id', 54)} < 0.5 THEN 'full' ELSE 'partial' END
+                WHEN {u('y.id', 53)} < 0.015 THEN CASE WHEN {u('y.id', 54)} < 0.5 THEN 'full' ELSE 'partial' END
            END AS refund
     FROM (
         SELECT v.payments_before + t AS id, v.customer_id, v.seq, v.period, t AS attempt, v.invoice_id,
                v.currency, v.gateway, v.refundable, v.pending, v.price + v.tax - v.credit AS due,
                v.failing OR (v.retried AND t = 1) AS declined, v.failing AND v.hard AS hard,
-               {_pick('v.invoice_id', 57, 4)} AS reason,
+               {pick('v.invoice_id', 57, 4)} AS reason,
                v.starts + make_interval(secs => 86400 * CASE WHEN v.failing THEN (ARRAY{list(ATTEMPT_DAYS)})[t]
                                                              WHEN v.retried AND t = 2 THEN v.retry_gap_days
                                                              ELSE 0 END) AS created_at
@@ -236,12 +230,12 @@ CROSS JOIN LATERAL (SELECT CASE WHEN s.credit_period >= 0
                                THEN s.billing_start + make_interval(months => s.credit_period * s.months) END
                                AS applied_at) a
 CROSS JOIN LATERAL (VALUES
-    (1, 'grant', s.credit_amount, ({text_array(catalog.CREDIT_REASONS)})[1 + {_pick('s.id', 58, len(catalog.CREDIT_REASONS))}],
+    ('grant', s.credit_amount, {choice(catalog.CREDIT_REASONS, 's.id', 58)},
      NULL::bigint, {S}.agent_id(),
-     coalesce(a.applied_at - interval '3 days', {S}.anchor() - make_interval(days => 1 + {_pick('s.id', 59, 60)}))),
-    (2, 'applied', s.credit_applied, 'Applied to invoice', s.invoice_base + s.credit_period + 1, NULL::bigint,
+     coalesce(a.applied_at - interval '3 days', {S}.anchor() - make_interval(days => 1 + {pick('s.id', 59, 60)}))),
+    ('applied', s.credit_applied, 'Applied to invoice', s.invoice_base + s.credit_period + 1, NULL::bigint,
      a.applied_at)
-) AS e(ord, kind, amount, reason, invoice_id, created_by, created_at)
+) AS e(kind, amount, reason, invoice_id, created_by, created_at)
 WHERE s.credit_amount > 0 AND (e.kind = 'grant' OR s.credit_period >= 0)
 """
 
@@ -250,17 +244,17 @@ WHERE s.credit_amount > 0 AND (e.kind = 'grant' OR s.credit_period >= 0)
 # 30 days (the At-Risk signal), some narrowed. Rows come out in (customer, day) order, the unique index's order.
 USAGE = f"""
 INSERT INTO customers_usagedaily (customer_id, day, sessions)
-SELECT d.customer_id, {S}.anchor()::date - d.back, 1 + {_pick('d.customer_id * 128 + d.back', 73, 6)}
+SELECT d.customer_id, {S}.anchor()::date - d.back, 1 + {pick('d.customer_id * 128 + d.back', 73, 6)}
 FROM (
     SELECT w.customer_id, seg.last_back,
-           seg.first_back + k * seg.gap + {_pick('w.customer_id * 128 + seg.first_back + k * seg.gap', 72, 'seg.gap')}
+           seg.first_back + k * seg.gap + {pick('w.customer_id * 128 + seg.first_back + k * seg.gap', 72, 'seg.gap')}
                AS back
     FROM (
         SELECT s.customer_id,
                greatest(1, {S}.anchor()::date - coalesce(s.ended_at, s.suspended_at, s.paused_at, {S}.anchor())::date)
                    AS first_back,
                least({USAGE_DAYS}, {S}.anchor()::date - s.started_at::date) AS last_back,
-               2 + {_pick('s.customer_id', 70, 7)} AS gap, {_u('s.customer_id', 71)} AS trend
+               3 + {pick('s.customer_id', 70, 8)} AS gap, {u('s.customer_id', 71)} AS trend
         FROM {S}.sub s
         WHERE s.id {IN_RANGE} AND s.is_last AND NOT s.erased
         OFFSET 0
@@ -275,32 +269,32 @@ FROM (
 WHERE d.back <= d.last_back
 """
 
-_TOPICS = len(catalog.TICKET_TOPICS)
-_TICKET_STATUS_RECENT = weighted(_u("base.id", 83), [("'open'", 45), ("'pending'", 30), ("'escalated'", 10),
+_SUBJECTS, _FIRST_MESSAGES, _REPLIES = zip(*catalog.TICKET_TOPICS)  # one topic per ticket, picked by its id
+_TICKET_STATUS_RECENT = weighted(u("base.id", 83), [("'open'", 45), ("'pending'", 30), ("'escalated'", 10),
                                                     ("'solved'", 15)])
-_TICKET_STATUS_OLD = weighted(_u("base.id", 83), [("'closed'", 55), ("'solved'", 40), ("'escalated'", 2),
+_TICKET_STATUS_OLD = weighted(u("base.id", 83), [("'closed'", 55), ("'solved'", 40), ("'escalated'", 2),
                                                  ("'open'", 3)])
 
 TICKETS = f"""
 INSERT INTO support_ticket (id, public_id, customer_id, subject, status, priority, assignee_id, created_by_id,
                             created_at, updated_at)
 SELECT t.id, {public_id('tkt_', 't.id', 5, 't.tickets')}, t.customer_id,
-       ({text_array(subject for subject, _, _ in catalog.TICKET_TOPICS)})[1 + {_pick('t.id', 81, _TOPICS)}],
+       {choice(_SUBJECTS, 't.id', 81)},
        t.status,
-       {weighted(_u('t.id', 84), [("'low'", 20), ("'normal'", 60), ("'high'", 15), ("'urgent'", 5)])},
+       {weighted(u('t.id', 84), [("'low'", 20), ("'normal'", 60), ("'high'", 15), ("'urgent'", 5)])},
        CASE WHEN t.status = 'escalated' THEN {S}.manager_id()
-            WHEN t.status IN ('solved', 'closed') OR {_u('t.id', 85)} < 0.7 THEN {S}.agent_id() END,
-       CASE WHEN {_u('t.id', 86)} < 0.2 THEN {S}.agent_id() END,
-       t.created_at, least(t.created_at + make_interval(hours => 2 + {_pick('t.id', 87, 72)}), {S}.anchor())
+            WHEN t.status IN ('solved', 'closed') OR {u('t.id', 85)} < 0.7 THEN {S}.agent_id() END,
+       CASE WHEN {u('t.id', 86)} < 0.2 THEN {S}.agent_id() END,
+       t.created_at, least(t.created_at + make_interval(hours => 2 + {pick('t.id', 87, 72)}), {S}.anchor())
 FROM (
     SELECT base.*, CASE WHEN base.created_at > {S}.anchor() - interval '14 days' THEN {_TICKET_STATUS_RECENT}
                         ELSE {_TICKET_STATUS_OLD} END AS status
     FROM (
         SELECT row_number() OVER (ORDER BY c.id, n) AS id, count(*) OVER () AS tickets, c.id AS customer_id,
-               c.registered_at + ({S}.anchor() - c.registered_at) * {_u('c.id * 4 + n', 82)} AS created_at
+               c.registered_at + ({S}.anchor() - c.registered_at) * {u('c.id * 4 + n', 82)} AS created_at
         FROM {S}.cust c
-        CROSS JOIN LATERAL generate_series(1, 1 + ({_u('c.id', 80)} < 0.3)::int + ({_u('c.id', 80)} < 0.08)::int) n
-        WHERE NOT c.erased AND {_u('c.id', 79)} < 0.1
+        CROSS JOIN LATERAL generate_series(1, 1 + ({u('c.id', 80)} < 0.3)::int + ({u('c.id', 80)} < 0.08)::int) n
+        WHERE NOT c.erased AND {u('c.id', 79)} < 0.1
     ) base
 ) t
 """
@@ -309,37 +303,37 @@ FROM (
 TICKET_COMMENTS = f"""
 INSERT INTO support_ticketcomment (ticket_id, author_id, from_customer, body, created_at)
 SELECT t.id, CASE WHEN mod(n, 2) = 1 THEN NULL ELSE coalesce(t.assignee_id, {S}.agent_id()) END, mod(n, 2) = 1,
-       CASE n WHEN 1 THEN ({text_array(body for _, body, _ in catalog.TICKET_TOPICS)})[1 + {_pick('t.id', 81, _TOPICS)}]
-              WHEN 2 THEN ({text_array(reply for _, _, reply in catalog.TICKET_TOPICS)})[1 + {_pick('t.id', 81, _TOPICS)}]
-              WHEN 3 THEN ({text_array(catalog.CUSTOMER_FOLLOW_UPS)})[1 + {_pick('t.id', 88, len(catalog.CUSTOMER_FOLLOW_UPS))}]
+       CASE n WHEN 1 THEN {choice(_FIRST_MESSAGES, 't.id', 81)}
+              WHEN 2 THEN {choice(_REPLIES, 't.id', 81)}
+              WHEN 3 THEN {choice(catalog.CUSTOMER_FOLLOW_UPS, 't.id', 88)}
               ELSE 'Glad we could help. I am closing this ticket; just reply to reopen it.' END,
-       least(t.created_at + make_interval(hours => (n - 1) * (1 + {_pick('t.id', 89, 20)})), {S}.anchor())
+       least(t.created_at + make_interval(hours => (n - 1) * (1 + {pick('t.id', 89, 20)})), {S}.anchor())
 FROM support_ticket t
-CROSS JOIN LATERAL generate_series(1, CASE WHEN t.status IN ('solved', 'closed') THEN 2 + 2 * {_pick('t.id', 90, 2)}
+CROSS JOIN LATERAL generate_series(1, CASE WHEN t.status IN ('solved', 'closed') THEN 2 + 2 * {pick('t.id', 90, 2)}
                                            WHEN t.status = 'open' THEN 1 ELSE 2 END) AS n
 ORDER BY t.id, n
 """
 
 NOTES = f"""
 INSERT INTO customers_note (customer_id, author_id, body, created_at)
-SELECT c.id, CASE WHEN {_u('c.id * 4 + n', 92)} < 0.75 THEN {S}.agent_id() ELSE {S}.manager_id() END,
-       ({text_array(catalog.NOTES)})[1 + {_pick('c.id * 4 + n', 93, len(catalog.NOTES))}],
-       c.registered_at + ({S}.anchor() - c.registered_at) * {_u('c.id * 4 + n', 94)}
+SELECT c.id, CASE WHEN {u('c.id * 4 + n', 92)} < 0.75 THEN {S}.agent_id() ELSE {S}.manager_id() END,
+       {choice(catalog.NOTES, 'c.id * 4 + n', 93)},
+       c.registered_at + ({S}.anchor() - c.registered_at) * {u('c.id * 4 + n', 94)}
 FROM {S}.cust c
-CROSS JOIN LATERAL generate_series(1, 1 + ({_u('c.id', 91)} < 0.25)::int) AS n
-WHERE NOT c.erased AND {_u('c.id', 95)} < 0.12
+CROSS JOIN LATERAL generate_series(1, 1 + ({u('c.id', 91)} < 0.25)::int) AS n
+WHERE NOT c.erased AND {u('c.id', 95)} < 0.12
 """
 
 _TAGS = len(catalog.TAGS)
 CUSTOMER_TAGS = f"""
 INSERT INTO customers_customertag (customer_id, tag_id, added_by_id, added_at)
-SELECT c.id, tg.id, CASE WHEN {_u('c.id * 4 + n', 98)} < 0.8 THEN {S}.agent_id() ELSE {S}.manager_id() END,
-       c.registered_at + ({S}.anchor() - c.registered_at) * {_u('c.id * 4 + n', 99)}
+SELECT c.id, tg.id, CASE WHEN {u('c.id * 4 + n', 98)} < 0.8 THEN {S}.agent_id() ELSE {S}.manager_id() END,
+       c.registered_at + ({S}.anchor() - c.registered_at) * {u('c.id * 4 + n', 99)}
 FROM {S}.cust c
-CROSS JOIN LATERAL generate_series(1, 1 + ({_u('c.id', 96)} < 0.25)::int) AS n
-JOIN {S}.tag tg ON tg.idx = CASE n WHEN 1 THEN {_pick('c.id', 97, _TAGS)}
-                               ELSE mod({_pick('c.id', 97, _TAGS)} + 1 + {_pick('c.id', 100, _TAGS - 1)}, {_TAGS}) END
-WHERE NOT c.erased AND {_u('c.id', 101)} < 0.2
+CROSS JOIN LATERAL generate_series(1, 1 + ({u('c.id', 96)} < 0.25)::int) AS n
+JOIN {S}.tag tg ON tg.idx = CASE n WHEN 1 THEN {pick('c.id', 97, _TAGS)}
+                               ELSE mod({pick('c.id', 97, _TAGS)} + 1 + {pick('c.id', 100, _TAGS - 1)}, {_TAGS}) END
+WHERE NOT c.erased AND {u('c.id', 101)} < 0.2
 ORDER BY c.id, n
 """
 
@@ -353,21 +347,21 @@ INSERT INTO privacy_consent (customer_id, purpose, channel, granted, source, ver
 SELECT r.customer_id, r.purpose, r.channel, r.granted, r.source, r.version, r.recorded_at
 FROM (
     SELECT c.id AS customer_id, v.slot, 1 AS ord, v.purpose, v.channel,
-           {_u('c.id * 8 + v.slot', 103)} < v.granted_share AS granted,
+           {u('c.id * 8 + v.slot', 103)} < v.granted_share AS granted,
            CASE WHEN c.storefront_kind IN ('app_store', 'google_play') THEN 'app_signup' ELSE 'signup_form' END
                AS source,
            CASE WHEN c.registered_at < {S}.anchor() - interval '2 years' THEN '1.0' ELSE '2.0' END AS version,
            c.registered_at AS recorded_at
     FROM {S}.cust c
     CROSS JOIN (VALUES {_CONSENT_SPECS}) AS v(slot, purpose, channel, recorded_share, granted_share, app_only)
-    WHERE c.id {IN_RANGE} AND NOT c.erased AND {_u('c.id * 8 + v.slot', 102)} < v.recorded_share
+    WHERE c.id {IN_RANGE} AND NOT c.erased AND {u('c.id * 8 + v.slot', 102)} < v.recorded_share
       AND (NOT v.app_only OR c.storefront_kind IN ('app_store', 'google_play'))
     UNION ALL
-    SELECT c.id, 0, 2, 'marketing', 'email', NOT ({_u('c.id * 8', 103)} < {catalog.CONSENTS[0][3]}),
+    SELECT c.id, 0, 2, 'marketing', 'email', NOT ({u('c.id * 8', 103)} < {catalog.CONSENTS[0][3]}),
            'preference_center', '2.1',
-           c.registered_at + ({S}.anchor() - c.registered_at) * (0.2 + 0.8 * {_u('c.id', 105)})
+           c.registered_at + ({S}.anchor() - c.registered_at) * (0.2 + 0.8 * {u('c.id', 105)})
     FROM {S}.cust c
-    WHERE c.id {IN_RANGE} AND NOT c.erased AND {_u('c.id', 104)} < {catalog.CONSENT_CHANGE_SHARE}
+    WHERE c.id {IN_RANGE} AND NOT c.erased AND {u('c.id', 104)} < {catalog.CONSENT_CHANGE_SHARE}
 ) r
 """
 
@@ -375,18 +369,19 @@ REFUNDS = f"""
 INSERT INTO payments_refund (id, public_id, payment_id, amount, currency, status, reason, created_by_id,
                              idempotency_key, created_at)
 SELECT r.id, {public_id('re_', 'r.id', 6, 'r.refunds')}, r.payment_id, r.amount, r.currency, r.status,
-       ({text_array(catalog.REFUND_REASONS)})[1 + {_pick('r.payment_id', 107, len(catalog.REFUND_REASONS))}],
+       {choice(catalog.REFUND_REASONS, 'r.payment_id', 107)},
        CASE WHEN r.amount > {settings.PORTAL['AGENT_REFUND_LIMIT']} THEN {S}.manager_id() ELSE {S}.agent_id() END,
        '', r.created_at
 FROM (
-    SELECT row_number() OVER (ORDER BY p.id, v.attempt) AS id, count(*) OVER () AS refunds, p.id AS payment_id, p.amount_refunded AS amount,
+    SELECT row_number() OVER (ORDER BY p.id, v.attempt) AS id, count(*) OVER () AS refunds, p.id AS payment_id,
+           p.amount_refunded AS amount,
            p.currency, v.status,
-           least(p.created_at + make_interval(hours => 6 + {_pick('p.id', 106, 400)} + 24 * v.attempt),
+           least(p.created_at + make_interval(hours => 6 + {pick('p.id', 106, 400)} + 24 * v.attempt),
                  {S}.anchor() - interval '1 hour') AS created_at
     FROM payments_payment p
     CROSS JOIN (VALUES (1, 'failed'), (2, 'succeeded')) AS v(attempt, status)
     WHERE p.status IN ('refunded', 'partially_refunded')
-      AND (v.status = 'succeeded' OR {_u('p.id', 108)} < 0.08)
+      AND (v.status = 'succeeded' OR {u('p.id', 108)} < 0.08)
 ) r
 """
 
@@ -495,7 +490,7 @@ SELECT t.customer_id, t.created_at, 'support', 'ticket.opened',
 FROM support_ticket t
 """,
     f"""{_ACTIVITY_INSERT}
-SELECT c.id, {S}.anchor() - make_interval(days => 1 + {_pick('c.id', 109, 30)}), 'privacy', 'customer.erased',
+SELECT c.id, {S}.anchor() - make_interval(days => 1 + {pick('c.id', 109, 30)}), 'privacy', 'customer.erased',
        'system', {S}.manager_id(), 'Personal data erased on request (approved by a manager)', '{{}}'::jsonb
 FROM {S}.cust c
 WHERE c.erased

@@ -33,6 +33,14 @@ def lookup_key(*parts) -> int:
     return key
 
 
+def lookup_key_sql(*parts: str) -> str:
+    """The same key in SQL, from SQL expressions."""
+    key = "0::bigint"
+    for part in parts:
+        key = f"({key} * 1000 + {part})"
+    return key
+
+
 def _postcodes(city: str, template: str) -> list[str]:
     codes = []
     for n in range(_POSTCODES_PER_CITY):

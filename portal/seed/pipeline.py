@@ -58,9 +58,7 @@ def repair_interrupted_load(write: Callable[[str], None]) -> bool:
         if not ddl.restore_table_exists(cursor):
             return False
         write("A previous bulk load was interrupted: restoring its indexes and constraints first.")
-        runner = Runner([cursor], write)
-        for phase in ddl.restore_tasks(cursor):
-            runner.run(phase)
+        Runner([cursor], write).run(ddl.restore_tasks(cursor, {}))
         cursor.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
     return True
 
@@ -78,17 +76,13 @@ def _load(runner: Runner, cursor, context: dict, atomic: Callable, bulk: bool) -
     with atomic():
         ddl.create_restore_table(cursor)
         ddl.take_off(cursor, LOADED_TABLES)
-    runner.run(_story_tasks(context) + _load_tasks(context["customers"], bulk))
-    rows = {load.name: runner.rows.get(load.name, 0) for load in loads.LOADS}
-    for phase in ddl.restore_tasks(cursor):
-        runner.run(phase)
-    # Each load analyzed its table; expression indexes have statistics of their own, gathered once they exist.
-    cursor.execute("SELECT DISTINCT indrelid::regclass::text FROM pg_index WHERE indexprs IS NOT NULL "
-                   "AND indrelid::regclass::text = ANY(%s)", [LOADED_TABLES])
-    runner.run([Task(f"analyze {table}", _analyze(table)) for (table,) in cursor.fetchall()])
+    # Each table's indexes are rebuilt as soon as its load is done, while other loads go on.
+    restore = ddl.restore_tasks(cursor, {load.table: load.name for load in loads.LOADS})
+    runner.run(_story_tasks(context) + _load_tasks(context["customers"], bulk) + restore
+               + _analyze_tasks(cursor, restore))
     _reset_identities(cursor)
     cursor.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
-    return rows
+    return {load.name: runner.rows.get(load.name, 0) for load in loads.LOADS}
 
 
 def _create_staging_schema(cursor, context: dict) -> None:
@@ -150,6 +144,17 @@ def _ranges(cursor, chunk_by: str | None, customers: int, chunks: int) -> list[d
         last = cursor.fetchone()[0]
     size = max(-(-last // chunks), 1)
     return [{"lo": lo, "hi": lo + size - 1} for lo in range(1, last + 1, size)]
+
+
+def _analyze_tasks(cursor, restore: list[Task]) -> list[Task]:
+    """Each load analyzed its table; expression indexes have statistics of their own, gathered once they exist."""
+    cursor.execute("SELECT DISTINCT indrelid::regclass::text FROM pg_index WHERE indexprs IS NOT NULL "
+                   "AND indrelid::regclass::text = ANY(%s)", [LOADED_TABLES])
+    tasks = []
+    for (table,) in cursor.fetchall():
+        indexes = frozenset(t.name for t in restore if t.name.startswith(f"{table}: index "))
+        tasks.append(Task(f"analyze {table}", _analyze(table), indexes))
+    return tasks
 
 
 def _analyze(table: str):

@@ -65,6 +65,21 @@ def text_array(values: Iterable[str]) -> str:
     return "ARRAY[" + ", ".join(quote(v) for v in values) + "]::text[]"
 
 
+def u(key: str, salt: int) -> str:
+    """SQL for a uniform draw in [0, 1) from the hash of `key` (an SQL expression) and `salt`."""
+    return f"{SCHEMA}.u({key}, {salt})"
+
+
+def pick(key: str, salt: int, n: int | str) -> str:
+    """SQL for an integer in [0, n) from the hash of `key` and `salt`."""
+    return f"{SCHEMA}.pick({key}, {salt}, {n})"
+
+
+def choice(values: Sequence[str], key: str, salt: int) -> str:
+    """SQL for one of `values` (Python strings), picked by the hash of `key`."""
+    return f"({text_array(values)})[1 + {pick(key, salt, len(values))}]"
+
+
 def weighted(draw: str, options: Sequence[tuple[str, float]]) -> str:
     """A CASE expression that maps a uniform draw in [0, 1) to one of `options` (SQL value, relative weight)."""
     total = float(sum(weight for _, weight in options))

@@ -1,7 +1,8 @@
 """Run seeding tasks on one or more database sessions, in dependency order, printing one progress line per task.
 
-A task is a named function of a cursor that returns how many rows it wrote (None for schema work). With several sessions, independent
-tasks run at the same time (each session is one server process, so two sessions keep two cores busy).
+A task is a named function of a cursor that returns how many rows it wrote (None for schema work). With several
+sessions, independent tasks run at the same time (each session is one server process, so two sessions keep two
+cores busy).
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ from __future__ import annotations
 from django.conf import settings
 
 from portal.seed import catalog, places
-from portal.seed.randomness import SCHEMA, text_array, weighted
+from portal.seed.lookups import lookup_key_sql as key
+from portal.seed.randomness import SCHEMA, choice, pick, text_array, u, weighted
 
 S = SCHEMA
 SUBSCRIPTION_STATUSES = ("trial", "active", "grace", "paused", "suspended", "cancelled", "expired")
@@ -39,14 +40,6 @@ EXPIRE_AFTER_SUSPENDED_DAYS = 14
 LAST_STATUS_WEIGHTS = (("'trial'", 4), ("'active'", 50), ("'grace'", 3), ("'paused'", 3), ("'suspended'", 2),
                        ("'cancelled'", 28), ("'expired'", 8))
 SUBSCRIPTIONS_PER_CUSTOMER = (("0", 6), ("1", 12), ("2", 18), ("3", 22), ("4", 22), ("5", 20))
-
-
-def _u(key: str, salt: int) -> str:
-    return f"{S}.u({key}, {salt})"
-
-
-def _pick(key: str, salt: int, n: str) -> str:
-    return f"{S}.pick({key}, {salt}, {n})"
 
 
 def _months_between(later: str, earlier: str) -> str:
@@ -63,9 +56,9 @@ _STOREFRONT = weighted("u_storefront", [(str(i), sf.weight) for i, sf in enumera
 CUSTOMERS = f"""
 CREATE UNLOGGED TABLE {S}.cust AS
 WITH draws AS (
-    SELECT c AS id, {_u('c', 1)} AS u_country, {_u('c', 2)} < 0.5 AS female, {_u('c', 5)} AS u_young,
-           {_u('c', 6)} AS u_age, {_u('c', 7)} AS u_delay, {_u('c', 8)} AS u_k, {_u('c', 9)} AS u_erase,
-           {_u('c', 10)} AS u_storefront, {_u('c', 11)} AS u_email, {_u('c', 19)} AS u_unit, {_u('c', 20)} AS u_status
+    SELECT c AS id, {u('c', 1)} AS u_country, {u('c', 2)} < 0.5 AS female, {u('c', 5)} AS u_young,
+           {u('c', 6)} AS u_age, {u('c', 7)} AS u_delay, {u('c', 8)} AS u_k, {u('c', 9)} AS u_erase,
+           {u('c', 10)} AS u_storefront, {u('c', 11)} AS u_email, {u('c', 19)} AS u_unit, {u('c', 20)} AS u_status
     FROM generate_series(1, %(customers)s) AS c
     OFFSET 0
 ), aged AS (
@@ -96,13 +89,13 @@ WITH draws AS (
 ), placed AS (
     SELECT t.*, co.code AS country, co.currency, co.vat_percent, co.phone_digits, lo.number_first, lo.unit_prefix,
            lo.idx AS locale_idx, co.idx AS co_idx,
-           {_pick('id', 3, 'CASE WHEN female THEN lo.n_first_f ELSE lo.n_first_m END')} AS first_idx,
-           {_pick('id', 4, 'CASE WHEN female THEN lo.n_last_f ELSE lo.n_last_m END')} AS last_idx,
-           {_pick('id', 12, 'lo.n_domains')} AS domain_idx, {_pick('id', 15, 'lo.n_streets')} AS street_idx,
-           {_pick('id', 13, 'co.n_cities')} AS city_idx, {_pick('id', 14, '8')} AS postcode_idx,
-           {_pick('id', 16, 'co.n_phone_prefixes')} AS phone_idx,
-           {_pick('id', 17, '(10 ^ co.phone_digits)::int')} AS phone_number, 1 + {_pick('id', 18, '180')} AS house,
-           1 + {_pick('id', 24, '40')} AS unit
+           {pick('id', 3, 'CASE WHEN female THEN lo.n_first_f ELSE lo.n_first_m END')} AS first_idx,
+           {pick('id', 4, 'CASE WHEN female THEN lo.n_last_f ELSE lo.n_last_m END')} AS last_idx,
+           {pick('id', 12, 'lo.n_domains')} AS domain_idx, {pick('id', 15, 'lo.n_streets')} AS street_idx,
+           {pick('id', 13, 'co.n_cities')} AS city_idx, {pick('id', 14, '8')} AS postcode_idx,
+           {pick('id', 16, 'co.n_phone_prefixes')} AS phone_idx,
+           {pick('id', 17, '(10 ^ co.phone_digits)::int')} AS phone_number, 1 + {pick('id', 18, '180')} AS house,
+           1 + {pick('id', 24, '40')} AS unit
     FROM storied t
     JOIN {S}.country co ON co.idx = t.country_idx
     JOIN {S}.locale lo ON lo.idx = co.locale_idx
@@ -128,13 +121,13 @@ WITH draws AS (
                          AND p.u_erase < 0.002) AS erased
     FROM placed p
     JOIN {S}.storefront sf ON sf.idx = p.storefront_idx
-    JOIN {S}.person_name fn ON fn.key = ((p.locale_idx::bigint * 1000) * 1000 + p.female::int) * 1000 + p.first_idx
-    JOIN {S}.person_name ln ON ln.key = ((p.locale_idx::bigint * 1000 + 1) * 1000 + p.female::int) * 1000 + p.last_idx
-    JOIN {S}.domain dm ON dm.key = p.locale_idx * 1000 + p.domain_idx
-    JOIN {S}.street st ON st.key = p.locale_idx * 1000 + p.street_idx
-    JOIN {S}.city ci ON ci.key = p.co_idx * 1000 + p.city_idx
-    JOIN {S}.postcode pc ON pc.key = (p.co_idx * 1000 + p.city_idx) * 1000 + p.postcode_idx
-    JOIN {S}.phone_prefix pp ON pp.key = p.co_idx * 1000 + p.phone_idx
+    JOIN {S}.person_name fn ON fn.key = {key('p.locale_idx', '0', 'p.female::int', 'p.first_idx')}
+    JOIN {S}.person_name ln ON ln.key = {key('p.locale_idx', '1', 'p.female::int', 'p.last_idx')}
+    JOIN {S}.domain dm ON dm.key = {key('p.locale_idx', 'p.domain_idx')}
+    JOIN {S}.street st ON st.key = {key('p.locale_idx', 'p.street_idx')}
+    JOIN {S}.city ci ON ci.key = {key('p.co_idx', 'p.city_idx')}
+    JOIN {S}.postcode pc ON pc.key = {key('p.co_idx', 'p.city_idx', 'p.postcode_idx')}
+    JOIN {S}.phone_prefix pp ON pp.key = {key('p.co_idx', 'p.phone_idx')}
 )
 SELECT n.*,
        row_number() OVER (PARTITION BY n.email_local, n.domain ORDER BY n.id) AS email_rank,
@@ -143,7 +136,7 @@ FROM named n
 ORDER BY n.id
 """
 
-_TIER = weighted("u_tier", [(str(t.rank), t.weight) for t in catalog.TIERS])
+_TIER = weighted(u("d.id", 32), [(str(t.rank), t.weight) for t in catalog.TIERS])
 _ALIGNED = "('active', 'grace', 'suspended')"
 _FAILING = "('grace', 'suspended', 'expired')"
 _DAY = 86400
@@ -158,27 +151,21 @@ WITH base AS (
     CROSS JOIN LATERAL generate_series(1, c.k) AS j
     OFFSET 0
 ), drawn AS (
-    SELECT b.*, b.slot_start + 0.15 * b.slot_len * {_u('id', 30)} AS a,
-           CASE WHEN is_last THEN last_status WHEN {_u('id', 31)} < 0.85 THEN 'cancelled' ELSE 'expired' END
+    -- a: when the subscription starts in its slot (before any alignment with A)
+    SELECT b.*, b.slot_start + 0.15 * b.slot_len * {u('id', 30)} AS a,
+           CASE WHEN is_last THEN last_status WHEN {u('id', 31)} < 0.85 THEN 'cancelled' ELSE 'expired' END
                AS status,
-           {_u('id', 32)} AS u_tier, {_u('id', 33)} AS u_interval, {_u('id', 34)} AS u_trial, {_u('id', 35)} AS u_dd,
-           {_u('id', 36)} AS u_until, {_u('id', 37)} AS u_trial_start, {_u('id', 38)} AS u_period_end,
-           {_u('id', 39)} AS u_scheduled_cancel, {_u('id', 40)} AS u_pending, {_u('id', 41)} AS u_hard,
-           {_u('id', 43)} AS u_downgrade, {_u('id', 44)} AS u_cancel_time, {_u('id', 45)} AS u_resume,
-           {_u('id', 47)} AS u_retry_gap, {_u('id', 49)} AS u_credit,
-           {_pick('id', 46, '53')} AS resume_days, 8 + {_pick('id', 48, '16')} AS retry_m,
-           {_pick('id', 50, '3')} AS credit_idx, {_pick('id', 51, str(len(catalog.CANCELLATION_REASONS)))}
-               AS reason_idx
+           8 + {pick('id', 48, '16')} AS retry_m
     FROM base b
     OFFSET 0
 ), planned AS (
     SELECT d.*, p.id AS plan_id, p.code AS plan_code, p.name AS plan_name, p.months, p.price, p.trial_days,
-           CASE WHEN d.status = 'active' AND d.u_downgrade < 0.04 THEN p.downgrade_id END AS scheduled_plan_id,
-           p.trial_days > 0 AND (d.status = 'trial' OR (d.seq = 1 AND d.u_trial < 0.6
+           CASE WHEN d.status = 'active' AND {u('d.id', 43)} < 0.04 THEN p.downgrade_id END AS scheduled_plan_id,
+           p.trial_days > 0 AND (d.status = 'trial' OR (d.seq = 1 AND {u('d.id', 34)} < 0.6
                AND d.a + (p.trial_days + 21) * {_DAY} < d.a_epoch)) AS had_trial
     FROM drawn d
     JOIN {S}.plan p ON p.currency = d.currency AND p.rank = {_TIER}
-        AND p.months = CASE WHEN d.status = 'trial' OR d.u_interval < 0.85 THEN 1 ELSE 12 END
+        AND p.months = CASE WHEN d.status = 'trial' OR {u('d.id', 33)} < 0.85 THEN 1 ELSE 12 END
     OFFSET 0
 ), limited AS (
     -- tb: first billing moment (after the trial); end_limit: latest end of an ended subscription
@@ -191,14 +178,14 @@ WITH base AS (
     -- dd: days from the start of the current period to A, for statuses aligned with A;
     -- until: when an ended or paused subscription stopped billing
     SELECT l.*,
-           least(CASE status WHEN 'grace' THEN {SUSPEND_AFTER_DAYS} * u_dd
-                             WHEN 'suspended' THEN {SUSPEND_AFTER_DAYS} + {EXPIRE_AFTER_SUSPENDED_DAYS} * u_dd
+           least(CASE status WHEN 'grace' THEN {SUSPEND_AFTER_DAYS} * {u('id', 35)}
+                             WHEN 'suspended' THEN {SUSPEND_AFTER_DAYS} + {EXPIRE_AFTER_SUSPENDED_DAYS} * {u('id', 35)}
                              WHEN 'active' THEN CASE WHEN customer_id = 2 THEN 0.5
-                                                     ELSE u_dd * CASE months WHEN 1 THEN 20 ELSE 330 END END
+                                                     ELSE {u('id', 35)} * CASE months WHEN 1 THEN 20 ELSE 330 END END
                  END, (a_epoch - tb) / {_DAY}) AS dd,
-           CASE status WHEN 'paused' THEN greatest(tb, a_epoch - 90 * {_DAY} * u_until)
-                       WHEN 'cancelled' THEN a + (0.5 + 0.5 * u_until) * (end_limit - a)
-                       WHEN 'expired' THEN greatest(a + (0.5 + 0.5 * u_until) * (end_limit - a), tb + 3600)
+           CASE status WHEN 'paused' THEN greatest(tb, a_epoch - 90 * {_DAY} * {u('id', 36)})
+                       WHEN 'cancelled' THEN a + (0.5 + 0.5 * {u('id', 36)}) * (end_limit - a)
+                       WHEN 'expired' THEN greatest(a + (0.5 + 0.5 * {u('id', 36)}) * (end_limit - a), tb + 3600)
            END AS until
     FROM limited l
     OFFSET 0
@@ -227,13 +214,13 @@ WITH base AS (
 ), dated AS (
     SELECT b.*,
            CASE WHEN status = 'trial'
-                    THEN to_timestamp(greatest(a, a_epoch - (0.05 + 0.9 * u_trial_start) * trial_days * {_DAY}))
+                    THEN to_timestamp(greatest(a, a_epoch - (0.05 + 0.9 * {u('id', 37)}) * trial_days * {_DAY}))
                 WHEN status IN {_ALIGNED} AND had_trial THEN billing_start - make_interval(days => trial_days)
                 WHEN status IN {_ALIGNED} THEN billing_start
                 ELSE to_timestamp(a) END AS started_at,
            status IN {_FAILING} AS failing,
-           status IN {_FAILING} AND u_hard < 0.25 AS hard,
-           status = 'active' AND (customer_id = 2 OR (dd < 1.5 AND u_pending < 0.5)) AS pending
+           status IN {_FAILING} AND {u('id', 41)} < 0.25 AS hard,
+           status = 'active' AND (customer_id = 2 OR (dd < 1.5 AND {u('id', 40)} < 0.5)) AS pending
     FROM billed b
     OFFSET 0
 ), periods AS (
@@ -248,17 +235,17 @@ WITH base AS (
            -- periods whose invoice was paid; all but the last of them may have needed a retry
            periods - (failing OR pending)::int AS paid_periods,
            greatest(periods - (failing OR pending)::int - 1, 0) AS retry_periods,
-           {_pick('id', 42, 'retry_m')} AS retry_r
+           {pick('id', 42, 'retry_m')} AS retry_r
     FROM dated d
     OFFSET 0
 ), ended AS (
     SELECT p.*,
-           periods > 0 AND u_period_end < 0.55 AND cpe <= to_timestamp(slot_end) AS at_period_end,
-           status = 'active' AND u_scheduled_cancel < 0.05 AS scheduled_cancel,
+           periods > 0 AND {u('id', 38)} < 0.55 AND cpe <= to_timestamp(slot_end) AS at_period_end,
+           status = 'active' AND {u('id', 39)} < 0.05 AS scheduled_cancel,
            CASE WHEN retry_periods > retry_r THEN (retry_periods - 1 - retry_r) / retry_m + 1 ELSE 0 END
                AS retried_periods,
-           CASE WHEN is_last AND NOT erased AND u_credit < 0.05
-                THEN (ARRAY[300, 500, 700])[1 + credit_idx] ELSE 0 END AS credit_amount
+           CASE WHEN is_last AND NOT erased AND {u('id', 49)} < 0.05
+                THEN (ARRAY[300, 500, 700])[1 + {pick('id', 50, '3')}] ELSE 0 END AS credit_amount
     FROM periods p
     OFFSET 0
 ), final AS (
@@ -268,7 +255,7 @@ WITH base AS (
            CASE WHEN e.had_trial THEN e.started_at + make_interval(days => e.trial_days) END AS trial_end,
            e.billing_start, e.periods, e.cps AS current_period_start, e.cpe AS current_period_end,
            CASE WHEN e.status = 'cancelled' THEN to_timestamp(e.until)
-                WHEN e.scheduled_cancel THEN e.cps + (to_timestamp(e.a_epoch) - e.cps) * e.u_cancel_time
+                WHEN e.scheduled_cancel THEN e.cps + (to_timestamp(e.a_epoch) - e.cps) * {u('e.id', 44)}
            END AS cancelled_at,
            (e.status = 'cancelled' AND e.at_period_end) OR e.scheduled_cancel AS cancel_at_period_end,
            CASE WHEN e.status = 'cancelled' AND e.at_period_end THEN e.cpe
@@ -279,13 +266,15 @@ WITH base AS (
            CASE WHEN e.status IN ('suspended', 'expired')
                THEN e.cps + make_interval(days => {SUSPEND_AFTER_DAYS}) END AS suspended_at,
            CASE WHEN e.status = 'paused' THEN to_timestamp(e.until) END AS paused_at,
-           CASE WHEN e.status = 'paused' AND e.u_resume < 0.5
-               THEN (to_timestamp(e.a_epoch) + make_interval(days => 7 + e.resume_days))::date END AS resume_on,
+           CASE WHEN e.status = 'paused' AND {u('e.id', 45)} < 0.5
+               THEN (to_timestamp(e.a_epoch) + make_interval(days => 7 + {pick('e.id', 46, '53')}))::date
+           END AS resume_on,
            CASE WHEN e.status = 'cancelled' OR e.scheduled_cancel
-               THEN ({text_array(catalog.CANCELLATION_REASONS)})[1 + e.reason_idx] ELSE '' END
+               THEN {choice(catalog.CANCELLATION_REASONS, 'e.id', 51)} ELSE '' END
                AS cancellation_reason,
            e.scheduled_plan_id, e.failing, e.hard, e.final_attempts, e.pending,
-           e.retry_m, e.retry_r, e.paid_periods, e.retry_periods, CASE WHEN e.u_retry_gap < 0.6 THEN 1 ELSE 3 END AS retry_gap_days,
+           e.retry_m, e.retry_r, e.paid_periods, e.retry_periods, CASE WHEN {u('e.id', 47)} < 0.6 THEN 1 ELSE 3 END
+               AS retry_gap_days,
            e.credit_amount,
            CASE WHEN e.credit_amount > 0 AND e.paid_periods >= 2 THEN e.paid_periods - 1 ELSE -1 END
                AS credit_period,

@@ -392,6 +392,7 @@ def test_a_single_page_counts_itself(agent_client, people):
     ({"sort": "password"}, "Select a valid choice"),
     ({"per_page": "1000000"}, "Select a valid choice"),
     ({"q": "x" * 201}, "at most 200 characters"),
+    ({"q": "ada\x00"}, "Null characters are not allowed"),
 ])
 def test_bad_parameters_get_a_friendly_message(agent_client, people, params, message):
     response = agent_client.get(URL, params)
