@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python bench/run_all.py
 
 seed-bench: install
+	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --customers 1000000 --seed 1 --reset
 
 check: install

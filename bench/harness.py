@@ -82,18 +82,19 @@ def session_cookie(username: str) -> dict[str, str]:
     user = get_user_model().objects.get(username=username)
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]  # the model backend
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return {settings.SESSION_COOKIE_NAME: session.session_key}
 
 
 def measure(base_url: str, cookies: dict[str, str], paths: list[str], repeat: int = 200,
-            warmup: int = 5, expect: int = 200) -> dict:
-    """GET the paths round-robin `repeat` times over one keep-alive connection; one client, like an agent."""
+            warmup: int = 5, expect: int = 200, headers: dict[str, str] | None = None) -> dict:
+    """GET the paths round-robin `repeat` times over one keep-alive connection; one client, like an agent.
+    `headers` are sent with each request (an htmx request's HX-Request and HX-Target, say)."""
     parts = urlsplit(base_url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
-    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+    headers = {**(headers or {}), "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
     timings, queries = [], []
     for i in range(warmup + repeat):
         path = paths[i % len(paths)]

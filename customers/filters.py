@@ -160,7 +160,7 @@ def find_customers(params, *, restart_on_bad_cursor: bool) -> DirectorySearch:
     A page link that is not valid any more raises InvalidCursor, or with `restart_on_bad_cursor` gives the first
     page and a notice (people following an old link deserve results, API clients an error).
     """
-    lookups = DirectoryLookups()
+    lookups = DirectoryLookups.current()
     filters = CustomerDirectoryFilter(params, lookups=lookups)
     if not filters.is_valid():
         return DirectorySearch(filters)

@@ -9,9 +9,10 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
-from customers.access import access_invoice, customer_view
+from customers.access import access_invoice
 from payments.selectors import invoice_document, invoices_for_document
 from portal.audit import access_log_record
+from portal.access import require_capability
 from portal.roles import Cap
 
 
@@ -27,14 +28,14 @@ def _document(request, public_id: str, view: str):
 
 
 @require_GET
-@customer_view(Cap.VIEW_CUSTOMERS)
+@require_capability(Cap.VIEW_CUSTOMERS)
 def invoice_detail(request, public_id: str):
     document = _document(request, public_id, "payments.invoice")
     return render(request, "payments/invoice.html", {"doc": document, "invoice": document.invoice})
 
 
 @require_GET
-@customer_view(Cap.VIEW_CUSTOMERS)
+@require_capability(Cap.VIEW_CUSTOMERS)
 def invoice_pdf(request, public_id: str):
     document = _document(request, public_id, "payments.invoice:pdf")
     html = render_to_string("payments/invoice_pdf.html", {"doc": document, "invoice": document.invoice})

@@ -1,9 +1,14 @@
-"""Benchmark aid: with QUERY_COUNT_HEADER=1 every response says how many SQL queries it ran (X-Query-Count)."""
+"""Project middleware: sliding idle sessions, and a benchmark aid that counts SQL queries per response."""
 
+import time
+
+from django.conf import settings
 from django.db import connection
 
 
 class QueryCountHeaderMiddleware:
+    """Benchmarks only (QUERY_COUNT_HEADER=1): every response says how many SQL queries it ran (X-Query-Count)."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -18,4 +23,28 @@ class QueryCountHeaderMiddleware:
         with connection.execute_wrapper(counter):
             response = self.get_response(request)
         response["X-Query-Count"] = str(count)
+        return response
+
+
+class SlidingSessionMiddleware:
+    """Idle timeout without a session write on every request.
+
+    A session expires SESSION_COOKIE_AGE seconds after it was last saved. Saving it on every request
+    (SESSION_SAVE_EVERY_REQUEST) costs an UPDATE per page; instead the expiry is pushed forward when the last push
+    is more than SESSION_SLIDE_SECONDS old, so an active agent is never signed out and an idle one is signed out
+    within a minute of the idle limit.
+    """
+
+    KEY = "_slid_at"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is not None and session.session_key and not session.is_empty():
+            now = int(time.time())
+            if now - session.get(self.KEY, 0) >= settings.SESSION_SLIDE_SECONDS:
+                session[self.KEY] = now  # marks the session modified: SessionMiddleware saves it with a new expiry
         return response

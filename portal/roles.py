@@ -7,7 +7,14 @@ check capabilities with `require_capability` / `api_view(capability=...)`; templ
 
 from __future__ import annotations
 
+import json
+from functools import cache
+
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group, Permission
+from django.db import connection
+from django.db.models import TextField
+from django.db.models.expressions import RawSQL
 
 
 class Cap:
@@ -65,7 +72,89 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
 def has_capability(user, capability: str) -> bool:
     if user is None or isinstance(user, AnonymousUser) or not user.is_active:
         return False
+    load_roles(user)
     return user.has_perm(f"portal.{capability}")
+
+
+def _roles_sql(user: str) -> str:
+    """One row per permission the user holds directly ('user') or through a group ('group'), and per group
+    ('member', id, name). `user` is the SQL for the user's id: a placeholder, or a column of an outer query."""
+    User = get_user_model()
+    user_perms = User.user_permissions.through._meta.db_table
+    user_groups = User.groups.through._meta.db_table
+    group_perms = Group.permissions.through._meta.db_table
+    perm, content_type = Permission._meta.db_table, "django_content_type"
+    perm_name = "ct.app_label || '.' || p.codename"
+    return f"""
+    SELECT 'user', NULL::integer, {perm_name} FROM {user_perms} up
+      JOIN {perm} p ON p.id = up.permission_id JOIN {content_type} ct ON ct.id = p.content_type_id
+     WHERE up.user_id = {user}
+    UNION ALL
+    SELECT 'group', NULL, {perm_name} FROM {user_groups} ug JOIN {group_perms} gp ON gp.group_id = ug.group_id
+      JOIN {perm} p ON p.id = gp.permission_id JOIN {content_type} ct ON ct.id = p.content_type_id
+     WHERE ug.user_id = {user}
+    UNION ALL
+    SELECT 'member', g.id, g.name FROM {user_groups} ug JOIN {Group._meta.db_table} g ON g.id = ug.group_id
+     WHERE ug.user_id = {user}
+    """
+
+
+@cache
+def _roles_of_one_user_sql() -> str:
+    return _roles_sql("%(user)s")
+
+
+@cache
+def _user_with_roles_sql() -> str:
+    """The roles as a JSON array, a column of the query that reads the user (see user_with_roles)."""
+    table = connection.ops.quote_name(get_user_model()._meta.db_table)
+    return (f"(SELECT coalesce(json_agg(json_build_array(r.kind, r.group_id, r.name)), '[]'::json)::text "
+            f"FROM ({_roles_sql(f'{table}.id')}) AS r(kind, group_id, name))")
+
+
+def user_with_roles(user_id):
+    """The active or inactive user with this id, its roles loaded in the same query (None if there is none).
+
+    The authentication backend (portal.auth) reads the signed-in user this way, so a request's roles cost no
+    query of their own.
+    """
+    User = get_user_model()
+    user = User._default_manager.annotate(
+        role_rows=RawSQL(_user_with_roles_sql(), [], output_field=TextField())).filter(pk=user_id).first()
+    if user is not None:
+        _fill_role_caches(user, json.loads(user.role_rows))
+        del user.role_rows
+    return user
+
+
+def load_roles(user) -> None:
+    """Read the user's groups and permissions in one query instead of three, once per request.
+
+    Django's ModelBackend reads user and group permissions in two queries and caches them on the user object for
+    the request (`_user_perm_cache`, `_group_perm_cache`, `_perm_cache`); the sidebar's role name reads
+    `user.groups.all()` in a third. This fills the same caches from one plain SQL query; `has_capability` calls it
+    for users that were not read by `user_with_roles` (API token users, users built in code). Superusers (who
+    hold every permission) and anonymous users are left to Django.
+    """
+    if not user.is_authenticated or not user.is_active or user.is_superuser or hasattr(user, "_perm_cache"):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_roles_of_one_user_sql(), {"user": user.pk})
+        rows = cursor.fetchall()
+    _fill_role_caches(user, rows)
+
+
+def _fill_role_caches(user, rows) -> None:
+    if user.is_superuser:  # Django answers for superusers without reading permissions
+        return
+    user._user_perm_cache = {name for kind, _, name in rows if kind == "user"}
+    user._group_perm_cache = {name for kind, _, name in rows if kind == "group"}
+    user._perm_cache = user._user_perm_cache | user._group_perm_cache
+    groups = user.groups.get_queryset()  # lazy: no query; filled below the way prefetch_related fills it
+    groups._result_cache = sorted((Group(id=pk, name=name) for kind, pk, name in rows if kind == "member"),
+                                  key=lambda group: group.pk)
+    groups._prefetch_done = True
+    user._prefetched_objects_cache = {**getattr(user, "_prefetched_objects_cache", {}), "groups": groups}
 
 
 def role_of(user) -> str | None:

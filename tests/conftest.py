@@ -11,6 +11,16 @@ from django.test import Client
 from tests.factories import UserFactory
 
 
+@pytest.fixture(autouse=True)
+def fresh_directory_lookups():
+    """The directory's lookups are shared by a process's requests; a test must not see another test's plans."""
+    from customers.selectors.directory import DirectoryLookups
+
+    DirectoryLookups.forget()
+    yield
+    DirectoryLookups.forget()
+
+
 def _persona(role):
     return UserFactory(username=role.lower(), role=role)
 

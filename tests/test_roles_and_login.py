@@ -131,9 +131,28 @@ def test_idle_session_expires(client_for, agent):
     assert client.get("/customers/").status_code == 302
 
 
-def test_sessions_slide_with_activity(settings):
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+@pytest.mark.django_db
+def test_sessions_slide_with_activity_but_are_not_written_on_every_request(client_for, agent, settings):
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from portal.middleware import SlidingSessionMiddleware
+
     assert settings.SESSION_COOKIE_AGE == 30 * 60
+    client = client_for(agent)
+    client.get("/customers/")
+    first_expiry = Session.objects.get().expire_date
+    client.get("/customers/")  # within the slide interval: no write
+    assert Session.objects.get().expire_date == first_expiry
+
+    # The last slide is older than the interval (and the stored expiry is about to run out): the next request
+    # pushes the expiry a whole idle window forward.
+    session = client.session
+    session[SlidingSessionMiddleware.KEY] -= settings.SESSION_SLIDE_SECONDS + 1
+    session.save()
+    Session.objects.update(expire_date=timezone.now() + timezone.timedelta(seconds=30))
+    assert client.get("/customers/").status_code == 200
+    assert Session.objects.get().expire_date > timezone.now() + timezone.timedelta(minutes=29)
 
 
 @pytest.mark.django_db

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -56,7 +57,10 @@ PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
 COUNT_CAP = 10_000
 GATHER_LIMIT = 5_000  # up to this many estimated matches, fetching them all beats walking the sort index
-WALK_BUDGET_PER_ROW = 150  # rows a walk may read per row it must find before it gives up and gathers
+GATHER_LIMIT_COVERED = 3_000  # the same, when the walk is an index-only scan (a walk's budget finds 26 rows in it)
+GATHER_MIN = 500  # a gather reads at least this many matches before it gives up for a walk
+GATHER_ESTIMATE_FACTOR = 4  # ... and up to this many times the planner's estimate (LIKE estimates run low)
+WALK_BUDGET_PER_ROW = 300  # rows a walk may read per row it must find before it gives up and gathers
 SHORT_TERM_LENGTH = 2  # up to this many characters a term is matched as a prefix (trigrams need three)
 SUBSCRIPTION_PREFIX_MIN = 4  # characters after "sub_" before a partial subscription id is looked up
 
@@ -91,9 +95,10 @@ class Conditions:
 
     indexed: tuple[Q, ...] = ()
     scattered: tuple[Q, ...] = ()
+    scattered_columns: tuple[str, ...] = ()  # the customer columns the scattered conditions read, besides id
 
-    def adding(self, scattered: Q) -> Conditions:
-        return Conditions(self.indexed, (*self.scattered, scattered))
+    def adding(self, scattered: Q, columns: tuple[str, ...] = ()) -> Conditions:
+        return Conditions(self.indexed, (*self.scattered, scattered), (*self.scattered_columns, *columns))
 
     def all(self) -> tuple[Q, ...]:
         return (*self.indexed, *self.scattered)
@@ -164,6 +169,13 @@ class Search:
         # the GIN trigram index answers. Never icontains: its UPPER() hides the column from the index.
         return Q(search_text__contains=self.term)
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The customer columns `condition()` reads."""
+        return {SearchKind.CUSTOMER_ID: ("public_id",), SearchKind.SUBSCRIPTION_ID: (),
+                SearchKind.EMAIL: ("email",), SearchKind.PREFIX: ("first_name", "last_name", "email"),
+                SearchKind.SUBSTRING: ("search_text",)}[self.kind]
+
     def broadened(self) -> Search | None:
         """What to search when an exact email matches nobody: the same text as a substring."""
         if self.kind is SearchKind.EMAIL:
@@ -199,6 +211,7 @@ class SortColumn:
     label: str
     keyset: tuple[str, ...]  # columns, unique together (the last is always "id")
     branches: Branches | None = None
+    covers_search: bool = False  # its index includes search_text: a searched walk reads no table rows
 
 
 SORT_COLUMNS = {
@@ -209,7 +222,7 @@ SORT_COLUMNS = {
         SortColumn("status", "Status", ("status", "id")),
         SortColumn("plan", "Plan", ("plan_id", "id"), Branches.CHOICE),
         SortColumn("mrr", "MRR", ("mrr", "id"), Branches.STATUS),
-        SortColumn("since", "Since", ("registered_at", "id")),
+        SortColumn("since", "Since", ("registered_at", "id"), covers_search=True),
         SortColumn("storefront", "Storefront", ("storefront_id", "id"), Branches.CHOICE),
     )
 }
@@ -330,10 +343,30 @@ def _cursor_value(column: str, value):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Lookups: the small tables behind the filters and the row labels, each read at most once per request.
+# Lookups: the small tables behind the filters and the row labels. They change rarely (an admin adds a plan), so
+# one set is shared by the requests of a process for LOOKUPS_MAX_AGE seconds, and dropped at once when this process
+# saves a plan, storefront, segment or customer (customers/apps.py connects the signals). Another process sees
+# such a change within LOOKUPS_MAX_AGE.
+
+LOOKUPS_MAX_AGE = 60.0
 
 
 class DirectoryLookups:
+    _shared: tuple[float, DirectoryLookups] | None = None
+
+    @classmethod
+    def current(cls) -> DirectoryLookups:
+        """The process's shared lookups, read afresh when older than LOOKUPS_MAX_AGE or forgotten."""
+        now = time.monotonic()
+        shared = cls._shared
+        if shared is None or now - shared[0] > LOOKUPS_MAX_AGE:
+            shared = cls._shared = (now, cls())
+        return shared[1]
+
+    @classmethod
+    def forget(cls, **_signal_arguments) -> None:
+        cls._shared = None
+
     @cached_property
     def plans(self) -> list[Plan]:
         return list(Plan.objects.only("id", "code", "name").order_by("rank", "price", "name"))
@@ -407,12 +440,15 @@ class DirectoryPage:
     previous_cursor: str | None = None
     broadened_from: Search | None = None  # set when an exact email matched nobody and the substring search ran
 
-    @property
-    def single_identifier_match(self) -> Customer | None:
-        """The one customer a complete id or email address names, when that is the whole result."""
-        if self.search and self.search.names_one_customer and self.previous_cursor is None and len(self.rows) == 1:
-            return self.rows[0]
+
+def customer_named_by(q: str) -> str | None:
+    """The public id of the one customer a complete customer id, subscription id or email address names; None
+    when `q` is not such a term or names no one or several (then the directory lists what it finds)."""
+    search = Search.parse(q)
+    if search is None or not search.names_one_customer:
         return None
+    found = list(Customer.objects.filter(search.condition()).values_list("public_id", flat=True)[:2])
+    return found[0] if len(found) == 1 else None
 
 
 def directory_page(conditions: Conditions, *, lookups: DirectoryLookups, q: str = "", sort: str | None = None,
@@ -426,11 +462,11 @@ def directory_page(conditions: Conditions, *, lookups: DirectoryLookups, q: str 
     search = Search.parse(q)
     if search is None:
         return _page(conditions, order, position, per_page, lookups)
-    page = _page(conditions.adding(search.condition()), order, position, per_page, lookups,
+    page = _page(conditions.adding(search.condition(), search.columns), order, position, per_page, lookups,
                  few_matches=search.matches_few)
     page.search = search
     if not page.rows and position is None and (broader := search.broadened()):
-        page = _page(conditions.adding(broader.condition()), order, None, per_page, lookups)
+        page = _page(conditions.adding(broader.condition(), broader.columns), order, None, per_page, lookups)
         page.search, page.broadened_from = broader, search
     return page
 
@@ -478,10 +514,14 @@ def _read(conditions: Conditions, order: Sort, position: tuple | None, limit: in
     sql_order = SortSQL(order, branch_values)
     if few_matches:  # an id or an email
         return _gather(conditions, sql_order, position, limit)
-    if _planner_estimate(conditions.scattered) <= GATHER_LIMIT:
+    estimate = _planner_estimate(conditions.scattered)
+    gather_limit = GATHER_LIMIT_COVERED if order.column.covers_search else GATHER_LIMIT
+    if estimate <= gather_limit:
         # Planner estimates for LIKE are rough (often "100" for a few thousand rows), so the gather stops
-        # reading at GATHER_LIMIT matches: past that they are common enough to walk to.
-        if gathered := _gather(conditions, sql_order, position, limit, at_most=GATHER_LIMIT):
+        # reading a few times past the estimate: more matches than that are common enough to walk to, and a
+        # walk that stops at the page's last row costs less than reading them all.
+        at_most = min(gather_limit, max(GATHER_MIN, GATHER_ESTIMATE_FACTOR * estimate))
+        if gathered := _gather(conditions, sql_order, position, limit, at_most=at_most):
             return gathered
     if branch_values:
         rows = _branch_walk(conditions, order, position, limit, branch_values)
@@ -549,24 +589,33 @@ def _budgeted_walk(conditions: Conditions, order: Sort, position: tuple | None, 
     """Walk the sort index through at most WALK_BUDGET_PER_ROW × limit rows; None if that did not fill the page.
 
     The window is a LIMIT-ed derived table read in index order (with the indexed filters inside it, so a
-    (status, ..., id) index can serve them); the scattered conditions then test each of its rows. Postgres
-    cannot read past the window, and stops as soon as the page is full. How far it had to read gives the count
-    estimate: the share of matching rows, times the rows the indexed filters keep.
+    (status, ..., id) index can serve them), holding only the sort key and the columns the scattered conditions
+    test; those then test each of its rows, and only the rows of the page are read in full. Postgres cannot read
+    past the window, and stops as soon as the page is full. For the default sort the window is an index-only scan
+    (customer_registered includes search_text), so a search term that many customers match costs a fraction of
+    a millisecond. How far the walk had to read gives the count estimate: the share of matching rows, times the
+    rows the indexed filters keep.
     """
     window = _matching(Conditions(conditions.indexed))
     if position is not None:
         window = window.filter(order.after(position))
     keyset = [F(name).desc() if order.descending else F(name).asc() for name in order.column.keyset]
+    tested = [name for name in dict.fromkeys(conditions.scattered_columns) if name not in order.column.keyset]
     window = (window.annotate(walk_position=Window(RowNumber(), order_by=keyset)).order_by(*order.order_by())
-              .values(*LISTED_COLUMNS, "search_text", "walk_position")[:WALK_BUDGET_PER_ROW * limit])
+              .values(*order.column.keyset, *tested, "walk_position")[:WALK_BUDGET_PER_ROW * limit])
     window_sql, window_params = window.query.sql_with_params()
     where_sql, where_params = _where_sql(conditions.scattered)
-    order_sql, order_params = SortSQL(order).order_by()
+    quote = connection.ops.quote_name
+    direction = " DESC" if order.descending else ""
+    order_sql = ", ".join(f"{quote(name)}{direction}" for name in order.column.keyset)
+    outer_order_sql = ", ".join(f"found.{quote(name)}{direction}" for name in order.column.keyset)
     # The window takes the table's name, so the conditions' column references ("customers_customer"."id") hold.
-    table = connection.ops.quote_name(Customer._meta.db_table)
+    table = quote(Customer._meta.db_table)
     rows = list(Customer.objects.raw(
-        f"SELECT * FROM ({window_sql}) AS {table} WHERE {where_sql} ORDER BY {order_sql} LIMIT %s",
-        [*window_params, *where_params, *order_params, limit]))
+        f"SELECT {', '.join(f'customer.{quote(name)}' for name in LISTED_COLUMNS)}, found.walk_position "
+        f"FROM (SELECT * FROM ({window_sql}) AS {table} WHERE {where_sql} ORDER BY {order_sql} LIMIT %s) AS found "
+        f"JOIN {table} AS customer ON customer.id = found.id ORDER BY {outer_order_sql}",
+        [*window_params, *where_params, limit]))
     if len(rows) < limit:
         return None
     share = len(rows) / rows[-1].walk_position

@@ -20,6 +20,7 @@ from customers.selectors.directory import (
     Search,
     SearchKind,
     Sort,
+    customer_named_by,
 )
 from portal.access import require_capability
 from portal.roles import Cap
@@ -31,12 +32,13 @@ FIRST_CLICK_DESCENDING = {"mrr", "since"}  # the biggest and the newest are what
 @require_GET
 @require_capability(Cap.VIEW_CUSTOMERS)
 def directory(request):
+    links = DirectoryLinks(request.GET)
+    if not request.htmx and links.only_search and (named := customer_named_by(request.GET.get("q", ""))):
+        # A complete customer id, subscription id or email names one customer: open the profile (header search,
+        # paste), with one query and without building the list.
+        return redirect(profile_url(named))
     found = find_customers(request.GET, restart_on_bad_cursor=True)
     page = found.page
-    links = DirectoryLinks(request.GET)
-    if page and page.single_identifier_match and not request.htmx and links.only_search:
-        # A complete customer or subscription id names one customer: open the profile (header search, paste).
-        return redirect(profile_url(page.single_identifier_match.public_id))
     if page:
         profile_url_of = profile_url_maker()
         for customer in page.rows:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget, trigger_client_event
 
 from customers import services
-from customers.access import access_customer, access_customer_profile, customer_view
+from customers.access import access_customer, access_customer_profile
 from customers.forms import ActivityFilterForm, NoteForm, PageForm, ProfileForm, TagForm
 from customers.models import ActivityEvent
 from customers.selectors.profile import (
@@ -24,6 +24,7 @@ from customers.selectors.profile import (
 )
 from portal.audit import access_log_record
 from portal.errors import DomainError
+from portal.access import require_capability
 from portal.roles import Cap
 
 TEMPLATE = "customers/profile.html"
@@ -93,7 +94,7 @@ def _profile_template(request, tab: str) -> str:
 # ---- Pages -----------------------------------------------------------------------------------------------------
 
 @require_GET
-@customer_view(Cap.VIEW_CUSTOMERS)
+@require_capability(Cap.VIEW_CUSTOMERS)
 def profile(request, public_id: str, tab: str = DEFAULT_TAB):
     template = _profile_template(request, tab)
     if template == TEMPLATE:  # the full page: header too
@@ -140,7 +141,7 @@ def _partial_response(request, template: str, context: dict, ok: bool, message: 
 
 
 @require_POST
-@customer_view(Cap.EDIT_CUSTOMERS)
+@require_capability(Cap.EDIT_CUSTOMERS)
 def note_add(request, public_id: str):
     customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
     form = NoteForm(request.POST)
@@ -164,19 +165,19 @@ def _tag_change(request, public_id: str, service, message: str):
 
 
 @require_POST
-@customer_view(Cap.EDIT_CUSTOMERS)
+@require_capability(Cap.EDIT_CUSTOMERS)
 def tag_add(request, public_id: str):
     return _tag_change(request, public_id, services.customer_tag_add, "Tag added.")
 
 
 @require_POST
-@customer_view(Cap.EDIT_CUSTOMERS)
+@require_capability(Cap.EDIT_CUSTOMERS)
 def tag_remove(request, public_id: str):
     return _tag_change(request, public_id, services.customer_tag_remove, "Tag removed.")
 
 
 @require_GET
-@customer_view(Cap.EDIT_CUSTOMERS)
+@require_capability(Cap.EDIT_CUSTOMERS)
 def tag_suggest(request, public_id: str):
     """<option>s for the add-tag field's <datalist>: existing tags this customer does not have yet."""
     customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
@@ -185,7 +186,7 @@ def tag_suggest(request, public_id: str):
 
 
 @require_http_methods(["GET", "POST"])
-@customer_view(Cap.EDIT_CUSTOMERS)
+@require_capability(Cap.EDIT_CUSTOMERS)
 def profile_edit(request, public_id: str):
     customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
     if request.method == "GET":  # the form is loaded on demand: it is not part of every profile view

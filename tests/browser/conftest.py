@@ -1,6 +1,20 @@
 """Browser tests: Playwright driving Debian's Chromium against live_server, signed in as a persona."""
 
+import importlib
+
 import pytest
+from django.apps import apps
+
+from portal.roles import sync_roles
+
+@pytest.fixture(autouse=True)
+def migration_data(transactional_db):
+    """The live server runs in another thread, so browser tests commit their data (transactional tests).
+    Roles and segments come from data migrations, and the flush after a transactional test removes them, so
+    every browser test puts them back first. (serialized_rollback would restore them, but it does not take effect
+    when live_server is reached through another fixture such as signed_in_page.)"""
+    sync_roles()
+    importlib.import_module("segments.migrations.0002_segments").create_segments(apps, None)
 
 
 @pytest.fixture

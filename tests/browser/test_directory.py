@@ -2,17 +2,9 @@
 
 import re
 
-import pytest
 from playwright.sync_api import expect
 
-from portal.roles import sync_roles
 from tests.factories import CustomerFactory
-
-
-@pytest.fixture(autouse=True)
-def roles(transactional_db):
-    """live_server's tests empty the database after each test, roles (made by a migration) included."""
-    sync_roles()
 
 
 def test_an_agent_finds_a_customer_by_part_of_the_email_and_opens_it_with_the_keyboard(signed_in_page, agent):

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 
-import pytest
-from django.apps import apps
 from playwright.sync_api import expect
 
-from portal.roles import sync_roles
 from tests.customers.test_profile import make_customer
-
-# The live server runs in another thread, so the data must be committed (a transactional test, flushed after).
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def migration_data(transactional_db):
-    """Roles and segments come from data migrations, and the flush after a transactional test removes them.
-    (serialized_rollback would restore them, but it does not take effect when live_server is reached through
-    another fixture such as signed_in_page.)"""
-    sync_roles()
-    importlib.import_module("segments.migrations.0002_segments").create_segments(apps, None)
 
 
 def test_agent_switches_tabs_and_adds_a_note_and_a_tag(live_server, signed_in_page, agent):

@@ -296,12 +296,16 @@ def reference_order(sort: str, *, only=None) -> list[str]:
     return [c.public_id for c in sorted(customers, key=keys[key], reverse=descending)]
 
 
+def gather_limit(value: int) -> dict:
+    return {"GATHER_LIMIT": value, "GATHER_LIMIT_COVERED": value}
+
+
 STRATEGIES = {
     "planner": {},  # as shipped: the planner walks, scattered conditions gather or walk by estimate
-    "gather": {"GATHER_LIMIT": 10**9},
-    "gather overflows, walk": {"GATHER_LIMIT": 5, "_planner_estimate": lambda conditions: 0},
-    "walk": {"GATHER_LIMIT": -1},
-    "walk gives up, gather": {"GATHER_LIMIT": -1, "WALK_BUDGET_PER_ROW": 1},
+    "gather": gather_limit(10**9),
+    "gather overflows, walk": {**gather_limit(5), "_planner_estimate": lambda conditions: 0},
+    "walk": gather_limit(-1),
+    "walk gives up, gather": {**gather_limit(-1), "WALK_BUDGET_PER_ROW": 1},
 }
 
 
@@ -366,7 +370,8 @@ def test_the_count_is_an_estimate_when_large_and_says_so(agent_client, crowd, mo
 
 
 def test_a_walked_search_estimates_its_count_from_what_the_walk_saw(agent_client, crowd, monkeypatch):
-    monkeypatch.setattr(selector, "GATHER_LIMIT", -1)
+    for name, value in gather_limit(-1).items():
+        monkeypatch.setattr(selector, name, value)
     response = agent_client.get(URL, {"q": "example", "region": "US"})
     count = response.context["page"].count
     assert not count.exact  # every row the walk read matched: the estimate is the rows the filters keep
@@ -474,11 +479,39 @@ def test_an_empty_name_search_suggests_each_word(agent_client, people):
 ])
 def test_a_page_costs_a_fixed_number_of_queries(agent_client, crowd, django_assert_max_num_queries, params):
     cursor = agent_client.get(URL, params).context["page"].next_cursor
-    # Kernel, on every page: session read + save (4), user, permissions (2), role for the sidebar = 8.
-    # Directory: lookups (plans, storefronts, segments, regions) + estimate(s) + the page + a capped count ≤ 8.
-    with django_assert_max_num_queries(16):
+    # Kernel, on every page: the session, the user with their roles = 2 (the session is written once a minute).
+    # Directory: the lookups are shared (read by the first request), then estimate(s) + the page + a capped count.
+    with django_assert_max_num_queries(7):
         response = agent_client.get(URL, {**params, **({"cursor": cursor} if cursor else {})})
     assert response.status_code == 200
+
+
+def test_a_complete_identifier_opens_the_profile_with_one_query_of_its_own(agent_client, catalog, people,
+                                                                           django_assert_num_queries):
+    john = people["john"]
+    subscription = SubscriptionFactory(customer=john, plan=catalog["premium"])
+    agent_client.get("/healthz")  # the session's once-a-minute write happens here, not below
+    for term in (john.public_id, subscription.public_id, john.email):
+        with django_assert_num_queries(3):  # session, user with roles, the lookup
+            response = agent_client.get(URL, {"q": term})
+        assert response["Location"] == f"/customers/{john.public_id}/"
+
+
+def test_the_lookups_are_shared_between_requests_and_read_again_after_a_change(agent_client, people, catalog,
+                                                                              django_assert_num_queries):
+    from customers.selectors.directory import DirectoryLookups
+    from subscriptions.models import Plan
+
+    first = DirectoryLookups.current()
+    assert DirectoryLookups.current() is first
+    assert [p.code for p in first.plans] == [p.code for p in Plan.objects.order_by("rank", "price", "name")]
+    read_all = lambda lookups: (lookups.plans, lookups.storefronts, lookups.regions, lookups.segments)  # noqa: E731
+    read_all(first)
+    with django_assert_num_queries(0):  # read once, then kept
+        read_all(DirectoryLookups.current())
+    Plan.objects.create(code="titanium", name="Titanium", price=99_00, rank=9)
+    assert "titanium" in [p.code for p in DirectoryLookups.current().plans]
+    assert "Titanium" in agent_client.get(URL).content.decode()
 
 
 # --- No sequential scan: every query shape has an index path ------------------------------------------------

@@ -1,0 +1,42 @@
+"""The directory's result rows, drawn in Python.
+
+A page of 25 to 100 rows has a dozen values per row; through template variables that is most of the page's
+rendering time, so the rows are formatted here (escaped by format_html, as a template would) in one call.
+"""
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from portal.money import format_money
+
+register = template.Library()
+
+_ROW = ('<tr data-row-href="{url}">'
+        '<td class="col-name"><a href="{url}">{name}</a><span class="row-id">{public_id}</span></td>'
+        '<td class="col-email">{email}</td>'
+        '<td><span class="status status-{status}">{status_label}</span></td>'
+        '<td>{plan}</td>'
+        '<td class="col-mrr{mrr_class}">{mrr}</td>'
+        '<td class="col-since"><time datetime="{since_iso}" data-local="date">{since}</time></td>'
+        '<td>{storefront}</td></tr>')
+_NO_PLAN = mark_safe('<span class="text-body-secondary">—</span>')
+
+
+@register.simple_tag
+def directory_rows(customers):
+    """One <tr> per customer (each carrying `profile_url`, `plan` and `storefront` from the lookups)."""
+    return format_html_join("\n", "{}", ((_row(customer),) for customer in customers))
+
+
+def _row(customer):
+    return format_html(
+        _ROW, url=customer.profile_url, name=customer.full_name, public_id=customer.public_id,
+        email=customer.email, status=customer.status, status_label=customer.get_status_display(),
+        plan=customer.plan.name if customer.plan else _NO_PLAN,
+        mrr_class="" if customer.mrr else " text-body-secondary",
+        mrr=format_money(customer.mrr, customer.currency or "USD"),
+        since_iso=customer.registered_at.isoformat(),
+        since=timezone.localtime(customer.registered_at).strftime("%Y-%m-%d"),
+        storefront=customer.storefront.name if customer.storefront else "")
