@@ -20,7 +20,8 @@ def renderer(logger, method_name, event_dict):
 def configure_structlog(*, json: bool) -> None:
     _state["json"] = json
     structlog.configure(
-        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Below the logger's level an event is dropped first, before the timestamp and the other processors.
+        processors=[structlog.stdlib.filter_by_level, *_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

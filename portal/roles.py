@@ -13,8 +13,6 @@ from functools import cache
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group, Permission
 from django.db import connection
-from django.db.models import TextField
-from django.db.models.expressions import RawSQL
 
 
 class Cap:
@@ -106,10 +104,15 @@ def _roles_of_one_user_sql() -> str:
 
 @cache
 def _user_with_roles_sql() -> str:
-    """The roles as a JSON array, a column of the query that reads the user (see user_with_roles)."""
-    table = connection.ops.quote_name(get_user_model()._meta.db_table)
-    return (f"(SELECT coalesce(json_agg(json_build_array(r.kind, r.group_id, r.name)), '[]'::json)::text "
-            f"FROM ({_roles_sql(f'{table}.id')}) AS r(kind, group_id, name))")
+    """The user's row, and their roles as a JSON array in one more column (see user_with_roles). Written once as
+    SQL: building the ORM query on every request would cost more than running it."""
+    User = get_user_model()
+    quote = connection.ops.quote_name
+    table = quote(User._meta.db_table)
+    columns = ", ".join(f"{table}.{quote(field.column)}" for field in User._meta.concrete_fields)
+    return (f"SELECT {columns}, (SELECT coalesce(json_agg(json_build_array(r.kind, r.group_id, r.name)), "
+            f"'[]'::json)::text FROM ({_roles_sql(f'{table}.id')}) AS r(kind, group_id, name)) AS role_rows "
+            f"FROM {table} WHERE {table}.id = %s")
 
 
 def user_with_roles(user_id):
@@ -118,9 +121,11 @@ def user_with_roles(user_id):
     The authentication backend (portal.auth) reads the signed-in user this way, so a request's roles cost no
     query of their own.
     """
-    User = get_user_model()
-    user = User._default_manager.annotate(
-        role_rows=RawSQL(_user_with_roles_sql(), [], output_field=TextField())).filter(pk=user_id).first()
+    try:
+        user_id = int(user_id)
+    except (TypeError, ValueError):  # a session from another kind of user model: nobody
+        return None
+    user = next(iter(get_user_model()._default_manager.raw(_user_with_roles_sql(), [user_id])), None)
     if user is not None:
         _fill_role_caches(user, json.loads(user.role_rows))
         del user.role_rows
