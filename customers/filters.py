@@ -33,6 +33,9 @@ from segments.models import SegmentMembership
 NO_PLAN = "none"
 FILTER_NAMES = ("status", "plan", "storefront", "region", "joined_after", "joined_before", "segment")
 PARAMETER_NAMES = ("q", *FILTER_NAMES, "sort", "per_page", "cursor")
+# The customer column each plain filter reads (the segment filter reads memberships).
+FILTER_COLUMNS = {"status": "status", "plan": "plan_id", "storefront": "storefront_id", "region": "country",
+                  "joined_after": "registered_at", "joined_before": "registered_at"}
 
 
 class DirectoryForm(forms.Form):
@@ -124,7 +127,8 @@ class CustomerDirectoryFilter(django_filters.FilterSet):
             members = SegmentMembership.objects.filter(
                 customer_id=OuterRef("pk"), segment_id=_id_of(self.lookups.segments, active["segment"]))
             scattered.append(Q(Exists(members)))
-        return Conditions(tuple(indexed), tuple(scattered))
+        columns = sorted({FILTER_COLUMNS[name] for name in active if name in FILTER_COLUMNS})
+        return Conditions(tuple(indexed), tuple(scattered), indexed_columns=tuple(columns))
 
     def filter_queryset(self, queryset):
         conditions = self.conditions()

@@ -21,8 +21,11 @@ Postgres assumes matches are spread evenly along the sort; a search term or a se
 sorted by name, New customers sorted oldest first), and then its walk reads most of the table. For those
 "scattered" conditions we decide ourselves: an id or email gathers; otherwise, when the planner expects few
 matches, gather but stop at GATHER_LIMIT (its LIKE estimates can be far off); when there are more, walk with a
-budget of rows; if the budget runs out before the page is full, the matches are bunched up: gather them all.
-The cost is bounded by the number of matches, never by the size of the table.
+budget of rows; if the budget runs out before the page is full, the matches are rare or bunched up: gather them
+all. The cost is bounded by the number of matches, never by the size of the table.
+In the default sort a searched walk reads only index entries (the date indexes carry search_text), which makes
+walking several times cheaper than gathering, so there the gather gives up sooner (GATHER_LIMIT_COVERED, and a
+few times the planner's estimate, which search_text's finer statistics keep roughly right).
 
 Counts: exact whenever every match was read anyway (a gather) or the planner says there are at most COUNT_CAP
 (then a LIMIT-ed count over the column indexes confirms it); otherwise an estimate, labelled as one: the
@@ -96,9 +99,11 @@ class Conditions:
     indexed: tuple[Q, ...] = ()
     scattered: tuple[Q, ...] = ()
     scattered_columns: tuple[str, ...] = ()  # the customer columns the scattered conditions read, besides id
+    indexed_columns: tuple[str, ...] = ()  # the customer columns the indexed conditions read
 
     def adding(self, scattered: Q, columns: tuple[str, ...] = ()) -> Conditions:
-        return Conditions(self.indexed, (*self.scattered, scattered), (*self.scattered_columns, *columns))
+        return Conditions(self.indexed, (*self.scattered, scattered), (*self.scattered_columns, *columns),
+                          self.indexed_columns)
 
     def all(self) -> tuple[Q, ...]:
         return (*self.indexed, *self.scattered)
@@ -515,12 +520,13 @@ def _read(conditions: Conditions, order: Sort, position: tuple | None, limit: in
     if few_matches:  # an id or an email
         return _gather(conditions, sql_order, position, limit)
     estimate = _planner_estimate(conditions.scattered)
-    gather_limit = GATHER_LIMIT_COVERED if order.column.covers_search else GATHER_LIMIT
+    index_only = _walk_is_index_only(conditions, order)
+    gather_limit = GATHER_LIMIT_COVERED if index_only else GATHER_LIMIT
     if estimate <= gather_limit:
-        # Planner estimates for LIKE are rough (often "100" for a few thousand rows), so the gather stops
-        # reading a few times past the estimate: more matches than that are common enough to walk to, and a
-        # walk that stops at the page's last row costs less than reading them all.
-        at_most = min(gather_limit, max(GATHER_MIN, GATHER_ESTIMATE_FACTOR * estimate))
+        # A walk that reads table rows costs about what a gather costs per row, so a gather reads up to its limit.
+        # An index-only walk costs a fraction of that, so there the gather stops a few times past the estimate
+        # (planner estimates for LIKE run low): more matches than that are common enough to walk to.
+        at_most = min(gather_limit, max(GATHER_MIN, GATHER_ESTIMATE_FACTOR * estimate)) if index_only else gather_limit
         if gathered := _gather(conditions, sql_order, position, limit, at_most=at_most):
             return gathered
     if branch_values:
@@ -529,6 +535,13 @@ def _read(conditions: Conditions, order: Sort, position: tuple | None, limit: in
     if walked := _budgeted_walk(conditions, order, position, limit):
         return walked
     return _gather(conditions, sql_order, position, limit)  # bunched up elsewhere in this order: read them all
+
+
+def _walk_is_index_only(conditions: Conditions, order: Sort) -> bool:
+    """Whether a budgeted walk in this order reads only index entries: the sort's index carries search_text, and
+    the filters are on columns that index (or the status one, customer_dir_status_since) holds."""
+    return (order.column.covers_search and set(conditions.scattered_columns) <= {"search_text"}
+            and set(conditions.indexed_columns) <= {"status", "registered_at"})
 
 
 def _matching(conditions: Conditions) -> QuerySet:
@@ -596,7 +609,7 @@ def _budgeted_walk(conditions: Conditions, order: Sort, position: tuple | None, 
     a millisecond. How far the walk had to read gives the count estimate: the share of matching rows, times the
     rows the indexed filters keep.
     """
-    window = _matching(Conditions(conditions.indexed))
+    window = _matching(Conditions(conditions.indexed, indexed_columns=conditions.indexed_columns))
     if position is not None:
         window = window.filter(order.after(position))
     keyset = [F(name).desc() if order.descending else F(name).asc() for name in order.column.keyset]
