@@ -1,4 +1,4 @@
-"""Load-and-check helpers: every customer (and customer document) is fetched through these.
+"""Load-and-check helpers: every customer is fetched through these (invoices: payments/access.py).
 
 The capability is checked before the lookup, so a user without the right role learns nothing about which ids
 exist (403 for everyone), and a user with it gets 404 for an unknown id.
@@ -6,19 +6,13 @@ exist (403 for everyone), and a user with it gets 404 for an unknown id.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
 from customers.models import Customer
 from customers.selectors.profile import ProfileOverview, profile_overview
-from payments.models import Invoice
-from portal.roles import Cap, has_capability
-
-
-def _require(user, capability: str) -> None:
-    if not has_capability(user, capability):
-        raise PermissionDenied(f"Your role does not allow this ({capability}).")
+from portal.access import check_capability
+from portal.roles import Cap
 
 
 def access_customer(user, public_id: str, *, capability: str = Cap.VIEW_CUSTOMERS,
@@ -27,7 +21,7 @@ def access_customer(user, public_id: str, *, capability: str = Cap.VIEW_CUSTOMER
 
     `queryset` lets a caller join what it needs up front.
     """
-    _require(user, capability)
+    check_capability(user, capability)
     customers = queryset if queryset is not None else Customer.objects.all()
     customer = customers.filter(public_id=public_id).first()
     if customer is None:
@@ -37,18 +31,8 @@ def access_customer(user, public_id: str, *, capability: str = Cap.VIEW_CUSTOMER
 
 def access_customer_profile(user, public_id: str, *, capability: str = Cap.VIEW_CUSTOMERS) -> ProfileOverview:
     """The profile header of this customer (the customer with its figures, tags and segments): 403 / 404 as above."""
-    _require(user, capability)
+    check_capability(user, capability)
     overview = profile_overview(public_id)
     if overview is None:
         raise Http404("No customer has this id.")
     return overview
-
-
-def access_invoice(user, public_id: str, *, queryset: QuerySet[Invoice] | None = None) -> Invoice:
-    """An invoice is the customer's data: reading it needs the same capability as reading the customer."""
-    _require(user, Cap.VIEW_CUSTOMERS)
-    invoices = queryset if queryset is not None else Invoice.objects.select_related("customer")
-    invoice = invoices.filter(public_id=public_id).first()
-    if invoice is None:
-        raise Http404("No invoice has this id.")
-    return invoice

@@ -9,10 +9,10 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
-from customers.access import access_invoice
+from payments.access import access_invoice
 from payments.selectors import invoice_document, invoices_for_document
-from portal.audit import access_log_record
 from portal.access import require_capability
+from portal.audit import access_log_record
 from portal.roles import Cap
 
 

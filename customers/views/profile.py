@@ -22,9 +22,9 @@ from customers.selectors.profile import (
     DEFAULT_TAB, TABS, customer_activity, customer_notes, customer_payments, customer_subscriptions,
     customer_tag_names, tag_suggestions,
 )
+from portal.access import require_capability
 from portal.audit import access_log_record
 from portal.errors import DomainError
-from portal.access import require_capability
 from portal.roles import Cap
 
 TEMPLATE = "customers/profile.html"
