@@ -14,4 +14,5 @@ class CustomersConfig(AppConfig):
         # The directory's shared lookups (plans, storefronts, segments, regions) are read again after a change.
         for model in (Plan, Storefront, Segment, Customer):
             for signal in (post_save, post_delete):
-                signal.connect(DirectoryLookups.forget, sender=model, dispatch_uid=f"directory-lookups-{model.__name__}")
+                signal.connect(DirectoryLookups.forget, sender=model,
+                               dispatch_uid=f"directory-lookups-{model.__name__}")

@@ -47,6 +47,18 @@ def outsider(db):
 
 
 @pytest.fixture
+def viewer(db):
+    """A read-only role (not one of the three built-in ones): may read customers, not edit them."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.get_or_create(name="Read-only")
+    group.permissions.set([Permission.objects.get(codename="view_customers")])
+    user = UserFactory(username="viewer")
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
 def client_for():
     """client_for(user) → a test client signed in as that user."""
 
@@ -56,6 +68,11 @@ def client_for():
         return client
 
     return make
+
+
+@pytest.fixture
+def agent_client(agent, client_for):
+    return client_for(agent)
 
 
 @pytest.fixture

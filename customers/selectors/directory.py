@@ -618,17 +618,16 @@ def _budgeted_walk(conditions: Conditions, order: Sort, position: tuple | None, 
               .values(*order.column.keyset, *tested, "walk_position")[:WALK_BUDGET_PER_ROW * limit])
     window_sql, window_params = window.query.sql_with_params()
     where_sql, where_params = _where_sql(conditions.scattered)
+    order_sql, order_params = SortSQL(order).order_by()
     quote = connection.ops.quote_name
-    direction = " DESC" if order.descending else ""
-    order_sql = ", ".join(f"{quote(name)}{direction}" for name in order.column.keyset)
-    outer_order_sql = ", ".join(f"found.{quote(name)}{direction}" for name in order.column.keyset)
     # The window takes the table's name, so the conditions' column references ("customers_customer"."id") hold.
+    # The outer ORDER BY names the selected columns (an output column wins over the joined tables' columns).
     table = quote(Customer._meta.db_table)
     rows = list(Customer.objects.raw(
         f"SELECT {', '.join(f'customer.{quote(name)}' for name in LISTED_COLUMNS)}, found.walk_position "
         f"FROM (SELECT * FROM ({window_sql}) AS {table} WHERE {where_sql} ORDER BY {order_sql} LIMIT %s) AS found "
-        f"JOIN {table} AS customer ON customer.id = found.id ORDER BY {outer_order_sql}",
-        [*window_params, *where_params, limit]))
+        f"JOIN {table} AS customer ON customer.id = found.id ORDER BY {order_sql}",
+        [*window_params, *where_params, *order_params, limit, *order_params]))
     if len(rows) < limit:
         return None
     share = len(rows) / rows[-1].walk_position

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from portal.money import format_money
+from portal.templatetags.portal_tags import money
 
 register = template.Library()
 
@@ -36,7 +36,7 @@ def _row(customer):
         email=customer.email, status=customer.status, status_label=customer.get_status_display(),
         plan=customer.plan.name if customer.plan else _NO_PLAN,
         mrr_class="" if customer.mrr else " text-body-secondary",
-        mrr=format_money(customer.mrr, customer.currency or "USD"),
+        mrr=money(customer.mrr, customer.currency),
         since_iso=customer.registered_at.isoformat(),
         since=timezone.localtime(customer.registered_at).strftime("%Y-%m-%d"),
         storefront=customer.storefront.name if customer.storefront else "")

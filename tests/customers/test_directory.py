@@ -26,11 +26,6 @@ T0 = datetime(2024, 1, 1, 12, 0, tzinfo=dt_timezone.utc)
 
 
 @pytest.fixture
-def agent_client(agent, client_for):
-    return client_for(agent)
-
-
-@pytest.fixture
 def catalog(db):
     """Two storefronts and three plans whose display order differs from their ids (and their codes)."""
     return {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +14,7 @@ from customers.models import ActivityEvent, Customer, CustomerTag, Note, Tag
 from portal.context import action_source
 from portal.errors import DomainError
 from portal.models import AccessLog, AuditEvent
-from tests.factories import CustomerFactory, TagFactory, UserFactory
+from tests.factories import CustomerFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
@@ -28,20 +27,6 @@ def url(name, customer):
 @pytest.fixture
 def customer(db):
     return CustomerFactory(first_name="Grace", last_name="Hopper", email="grace@example.com", country="US")
-
-
-@pytest.fixture
-def agent_client(agent, client_for):
-    return client_for(agent)
-
-
-@pytest.fixture
-def viewer(db):
-    group, _ = Group.objects.get_or_create(name="Read-only")
-    group.permissions.set([Permission.objects.get(codename="view_customers")])
-    user = UserFactory(username="viewer")
-    user.groups.add(group)
-    return user
 
 
 def toast(response) -> dict:

@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -23,7 +23,7 @@ from segments.models import Segment, SegmentMembership
 from subscriptions.models import Subscription
 from tests.factories import (
     ActivityEventFactory, CustomerFactory, InvoiceFactory, NoteFactory, PaymentFactory, PaymentMethodFactory,
-    PlanFactory, StorefrontFactory, SubscriptionFactory, UserFactory,
+    PlanFactory, StorefrontFactory, SubscriptionFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -105,11 +105,6 @@ def profile_url(customer, tab=None):
 @pytest.fixture
 def customer(db):
     return make_customer()
-
-
-@pytest.fixture
-def agent_client(agent, client_for):
-    return client_for(agent)
 
 
 def text(response) -> str:
@@ -295,16 +290,6 @@ def test_every_role_can_read_and_edit(request, persona, client_for, customer):
     user = request.getfixturevalue(persona)
     page = text(client_for(user).get(profile_url(customer, "notes")))
     assert "Edit profile" in page and 'id="note-form"' in page and 'class="tag-add"' in page
-
-
-@pytest.fixture
-def viewer(db):
-    """A read-only role (not one of the three built-in ones): may read customers, not edit them."""
-    group, _ = Group.objects.get_or_create(name="Read-only")
-    group.permissions.set([Permission.objects.get(codename="view_customers")])
-    user = UserFactory(username="viewer")
-    user.groups.add(group)
-    return user
 
 
 def test_read_only_role_sees_no_edit_controls(viewer, client_for, customer):
