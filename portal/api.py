@@ -5,22 +5,21 @@ services as the pages.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from functools import wraps
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
 from django.http import Http404, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from portal import idempotency
 from portal.context import action_source
 from portal.errors import ApiError, DomainError
-from portal.models import ApiToken, IdempotentRequest
+from portal.models import ApiToken
 from portal.roles import has_capability
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -73,31 +72,6 @@ def _csrf_failure(request):
     return check.process_view(request, None, (), {})
 
 
-def _replay_or_run(request, run):
-    key = request.headers.get("Idempotency-Key")
-    if request.method not in WRITE_METHODS or not key:
-        return run()
-    body_hash = hashlib.sha256(request.body or b"").hexdigest()
-    previous = IdempotentRequest.objects.filter(user=request.user, key=key).first()
-    if previous is not None:
-        if previous.body_hash != body_hash or previous.path != request.path or previous.method != request.method:
-            return error_response(409, "idempotency_conflict",
-                                  "This Idempotency-Key was already used with a different request.")
-        return JsonResponse(previous.response_body, status=previous.status_code, safe=False)
-    response = run()
-    if response.status_code < 500:
-        try:
-            with transaction.atomic():
-                IdempotentRequest.objects.create(
-                    user=request.user, key=key[:120], method=request.method, path=request.path[:255],
-                    body_hash=body_hash, status_code=response.status_code,
-                    response_body=json.loads(response.content or b"null"),
-                )
-        except IntegrityError:  # a concurrent request with the same key won the race; its response stands
-            pass
-    return response
-
-
 def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | None = None):
     """Wrap a JSON endpoint: auth, method, capability, errors as JSON, Idempotency-Key, source = "api"."""
 
@@ -135,7 +109,12 @@ def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | None = No
                 except PermissionDenied as exc:
                     return error_response(403, "forbidden", str(exc) or "Your role does not allow this.")
 
-            return _replay_or_run(request, run)
+            if request.method in WRITE_METHODS and idempotency.HEADER in request.headers:
+                try:
+                    return idempotency.run_once(request, run)
+                except ApiError as exc:
+                    return error_response(exc.status, exc.code, exc.message)
+            return run()
 
         wrapped.required_capability = capability
         return wrapped

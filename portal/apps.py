@@ -1,4 +1,19 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _after_migrate(sender, using, **kwargs) -> None:
+    """Once per `migrate`, as the owner: the broker's tables, then the application role's privileges on all."""
+    from django.conf import settings
+    from django.db import connections
+
+    from portal.broker import create_broker_tables
+    from portal.db_roles import grant_application_privileges
+
+    connection = connections[using]
+    if settings.CELERY_BROKER_URL.startswith("sqla+"):
+        create_broker_tables({**connection.settings_dict})
+    grant_application_privileges(connection)
 
 
 class PortalConfig(AppConfig):
@@ -6,4 +21,6 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from portal import checks  # noqa: F401  (registers the production checks)
+        from portal import checks  # noqa: F401  (registers the system checks)
+
+        post_migrate.connect(_after_migrate, sender=self, dispatch_uid="portal.after_migrate")

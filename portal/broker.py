@@ -26,3 +26,22 @@ def broker_urls(redis_url: str, db: dict) -> tuple[str, str]:
         return redis_url, redis_url
     url = _sqlalchemy_url(db)
     return f"sqla+{url}", f"db+{url}"
+
+
+def create_broker_tables(db: dict) -> None:
+    """Create kombu's and Celery's tables as the connecting (owner) role, so the application role, which may not
+    create tables, finds them in place. Both libraries create them on first use when they are missing."""
+    from celery.backends.database.models import ResultModelBase
+    from kombu import Connection
+    from kombu.transport.sqlalchemy.models import metadata as broker_metadata
+    from sqlalchemy import create_engine
+
+    url = _sqlalchemy_url(db)
+    with Connection(f"sqla+{url}") as connection:
+        connection.default_channel  # defines kombu's queue and message tables on its metadata
+    engine = create_engine(url)
+    try:
+        broker_metadata.create_all(engine)
+        ResultModelBase.metadata.create_all(engine)
+    finally:
+        engine.dispose()

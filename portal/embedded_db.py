@@ -13,6 +13,10 @@ import sys
 from pathlib import Path
 
 DATABASE_NAME = "portal"
+# The two roles of portal/db_roles.py: the owner runs migrations and the demo loader; the application role (what
+# every process connects as) owns nothing. Local socket connections are trusted, so neither needs a password.
+OWNER_ROLE = "portal_owner"
+APPLICATION_ROLE = "portal_app"
 # Applied once after initdb. Sized for a laptop or the 2-core CI box; a 1M-customer load wants more than 128 MB.
 SERVER_SETTINGS = {
     "shared_buffers": "1GB",
@@ -51,12 +55,52 @@ def _tune_once(server, data_dir: Path) -> None:
 
 
 def _ensure_database(socket_dir: str) -> None:
+    """Create the roles and the database on first use; hand a database made before the roles existed over to
+    the owner role (its tables were created by the superuser)."""
     import psycopg
+    from psycopg import sql
 
     with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+        for role, options in ((OWNER_ROLE, "LOGIN CREATEDB"), (APPLICATION_ROLE, "LOGIN")):
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(role)))
+        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                             [DATABASE_NAME]).fetchone()
+        if owner is None:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE_NAME),
+                                                                       sql.Identifier(OWNER_ROLE)))
+            return
+    if owner[0] != OWNER_ROLE:
+        _adopt(socket_dir)
+
+
+def _adopt(socket_dir: str) -> None:
+    """Make the owner role own the database and everything in its public schema (one time, as the superuser)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host=socket_dir, user="postgres", dbname=DATABASE_NAME, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(DATABASE_NAME),
+                                                                     sql.Identifier(OWNER_ROLE)))
+        conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(OWNER_ROLE)))
+        rows = conn.execute("""
+            SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                  ELSE 'TABLE' END, c.relname
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S', 'v', 'm')
+              AND pg_get_userbyid(c.relowner) <> %s
+              AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid
+                                                   AND d.deptype IN ('a', 'i')))""", [OWNER_ROLE]).fetchall()
+        for kind, name in rows:
+            conn.execute(sql.SQL("ALTER " + kind + " {} OWNER TO {}").format(sql.Identifier(name),
+                                                                           sql.Identifier(OWNER_ROLE)))
+        functions = conn.execute("""
+            SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> %s
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')""",
+                                 [OWNER_ROLE]).fetchall()
+        for (signature,) in functions:
+            conn.execute(sql.SQL("ALTER FUNCTION " + signature + " OWNER TO {}").format(sql.Identifier(OWNER_ROLE)))
 
 
 def ensure_running(data_dir: Path) -> str:
@@ -68,15 +112,12 @@ def ensure_running(data_dir: Path) -> str:
     return socket_dir
 
 
-def embedded_database_settings(data_dir: Path) -> dict:
+def embedded_database_settings(data_dir: Path) -> tuple[dict, dict]:
+    """(the application role's connection settings, the owner role's credentials)."""
     socket_dir = ensure_running(data_dir)
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": DATABASE_NAME,
-        "USER": "postgres",
-        "HOST": socket_dir,
-        "PORT": "",
-    }
+    application = {"ENGINE": "django.db.backends.postgresql", "NAME": DATABASE_NAME, "USER": APPLICATION_ROLE,
+                   "PASSWORD": "", "HOST": socket_dir, "PORT": ""}
+    return application, {"USER": OWNER_ROLE, "PASSWORD": "", "HOST": socket_dir, "PORT": ""}
 
 
 def stop(data_dir: Path) -> None:

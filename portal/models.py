@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-import pgtrigger
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 
 from portal.context import SOURCES
 from portal.roles import CAPABILITIES
@@ -25,13 +25,15 @@ class Capability(models.Model):
 SOURCE_CHOICES = [(s, s.capitalize()) for s in SOURCES]
 
 
-@pgtrigger.register(
-    pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
-)
 class AuditEvent(models.Model):
-    """One row per change: who did what to which object, with before/after. Postgres refuses UPDATE and DELETE."""
+    """One row per change: who did what to which object, with before/after.
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    Append-only, enforced by the database (portal/audit_chain.py): the application role may only INSERT and
+    SELECT; a trigger refuses UPDATE and DELETE, sets `id` and `created_at` itself, and links each row to the one
+    before it with a SHA-256 hash chain that `manage.py audit_verify` checks.
+    """
+
+    created_at = models.DateTimeField(db_default=Now(), db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
                               db_constraint=False, related_name="+")
     actor_label = models.CharField(max_length=150, blank=True)  # kept even if the user is removed
@@ -45,6 +47,8 @@ class AuditEvent(models.Model):
     after = models.JSONField(default=dict, blank=True)
     data = models.JSONField(default=dict, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64, db_default="", editable=False)  # row_hash of the row before
+    row_hash = models.CharField(max_length=64, db_default="", editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["customer", "-created_at"], name="audit_customer_time")]
@@ -53,13 +57,14 @@ class AuditEvent(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label or 'system'} {self.action}"
 
 
-@pgtrigger.register(
-    pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
-)
 class AccessLog(models.Model):
-    """One row per read of a customer's data: who, which customer, which view, when, from where."""
+    """One row per read of a customer's data: who, which customer, which view, when, from where.
 
-    created_at = models.DateTimeField(auto_now_add=True)
+    Append-only like AuditEvent (privileges and a trigger; `created_at` is set by the database), without the hash
+    chain: it is written on every read, and a chain would make those reads wait for each other.
+    """
+
+    created_at = models.DateTimeField(db_default=Now())
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING,
                              db_constraint=False, related_name="+")
     customer = models.ForeignKey("customers.Customer", on_delete=models.DO_NOTHING, db_constraint=False,
@@ -108,16 +113,23 @@ class ApiToken(models.Model):
 
 
 class IdempotentRequest(models.Model):
-    """A write made with an Idempotency-Key: the same key and body replay the stored response (DESIGN §5)."""
+    """An API write sent with an Idempotency-Key (DESIGN §5, §7; the rules are in portal/idempotency.py).
+
+    The row is reserved (committed, no response yet) before the endpoint runs; the response is stored in the
+    endpoint's own transaction. Rows are deleted after IDEMPOTENCY_KEY_TTL_HOURS by a daily task, so a response
+    that names a customer is not kept longer than a client may retry.
+    """
+
+    KEY_MAX_LENGTH = 255
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=120)
+    key = models.CharField(max_length=KEY_MAX_LENGTH)
+    fingerprint = models.CharField(max_length=64)  # sha256 of method, full path and body
     method = models.CharField(max_length=8)
-    path = models.CharField(max_length=255)
-    body_hash = models.CharField(max_length=64)
-    status_code = models.PositiveSmallIntegerField()
-    response_body = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    path = models.CharField(max_length=255)  # for people reading the table; the fingerprint is what is compared
+    status_code = models.PositiveSmallIntegerField(null=True)  # null: reserved, not finished
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(db_default=Now(), db_index=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once_per_user")]

@@ -89,13 +89,21 @@ TEMPLATES = [
 ]
 
 # --- Database: DATABASE_URL if set, otherwise the embedded server in .data/pg (started on demand). ---
+# Two roles (portal/db_roles.py): DATABASES["default"] is the application role every process connects as; it owns
+# nothing and may only INSERT and SELECT on the audit and access logs. DATABASE_OWNER is the role that owns the
+# schema, used only by `migrate` and the demo bulk loader (from DATABASE_OWNER_URL; the embedded server makes both).
 EMBEDDED_PG_DIR = Path(env.str("EMBEDDED_PG_DIR", default=str(BASE_DIR / ".data" / "pg")))
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
+    DATABASE_OWNER = None
+    if env.str("DATABASE_OWNER_URL", default=""):
+        _owner = env.db("DATABASE_OWNER_URL")
+        DATABASE_OWNER = {key: _owner.get(key, "") for key in ("USER", "PASSWORD", "HOST", "PORT")}
 else:
     from portal.embedded_db import embedded_database_settings
 
-    DATABASES = {"default": embedded_database_settings(EMBEDDED_PG_DIR)}
+    _application, DATABASE_OWNER = embedded_database_settings(EMBEDDED_PG_DIR)
+    DATABASES = {"default": _application}
 if TESTING:
     # One test database per pytest process, so two runs against the same server never drop each other's.
     import os
@@ -214,6 +222,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Periodic tasks (beat copies them into django_celery_beat's tables, where admins can see and pause them).
+CELERY_BEAT_SCHEDULE = {
+    "audit-chain-head-daily": {"task": "portal.audit_chain_head", "schedule": 24 * 60 * 60},
+    "idempotency-keys-purge-daily": {"task": "portal.idempotency_purge", "schedule": 24 * 60 * 60},
+}
+# How long an Idempotency-Key and its stored response are kept (a retry after that runs the request again).
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- Domain configuration (Admin-owned knobs with safe defaults) ---

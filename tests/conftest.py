@@ -11,6 +11,48 @@ from django.test import Client
 from tests.factories import UserFactory
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _owner_creates_and_flushes_test_databases():
+    """The tests run as the application role, like every process of the portal (portal/db_roles.py). Creating and
+    dropping the test database and the flush after a transactional test (TRUNCATE of every table) are the owner's
+    work, which the application role may not do."""
+    from django.core.management.commands import flush
+    from django.db.backends.base.creation import BaseDatabaseCreation
+
+    from portal.db_roles import as_owner
+
+    create, destroy, handle = (BaseDatabaseCreation.create_test_db, BaseDatabaseCreation.destroy_test_db,
+                               flush.Command.handle)
+
+    def create_as_owner(self, *args, **kwargs):
+        with as_owner(self.connection.alias):
+            return create(self, *args, **kwargs)
+
+    def destroy_as_owner(self, *args, **kwargs):
+        with as_owner(self.connection.alias):
+            return destroy(self, *args, **kwargs)
+
+    def flush_as_owner(self, **options):
+        with as_owner(options["database"]):
+            return handle(self, **options)
+
+    BaseDatabaseCreation.create_test_db, BaseDatabaseCreation.destroy_test_db = create_as_owner, destroy_as_owner
+    flush.Command.handle = flush_as_owner
+    yield
+    BaseDatabaseCreation.create_test_db, BaseDatabaseCreation.destroy_test_db = create, destroy
+    flush.Command.handle = handle
+
+
+@pytest.fixture
+def owner_role():
+    """Run the test connected as the owner role (request it before `db`): for tests of schema work, such as
+    the demo bulk loader, that the application role may not do."""
+    from portal.db_roles import as_owner
+
+    with as_owner():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def fresh_directory_lookups():
     """The directory's lookups are shared by a process's requests; a test must not see another test's plans."""

@@ -10,9 +10,10 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_database_url() -> str:
-    """A DATABASE_URL for the database pytest-django created, for subprocesses (Unix socket or TCP)."""
-    db = connection.settings_dict
+def test_database_url(credentials: dict | None = None) -> str:
+    """A DATABASE_URL for the database pytest-django created, for subprocesses (Unix socket or TCP); as the
+    application role, or with the `credentials` (USER/PASSWORD/HOST/PORT) of another."""
+    db = {**connection.settings_dict, **(credentials or {})}
     user = db.get("USER") or ""
     password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
     host = db.get("HOST") or ""
@@ -24,7 +25,10 @@ def test_database_url() -> str:
 
 def subprocess_env(**overrides) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env = {**env, "DATABASE_URL": test_database_url(), "PORTAL_TESTING": "0", "LOG_LEVEL": "WARNING"}
+    from portal.db_roles import owner_credentials
+
+    env = {**env, "DATABASE_URL": test_database_url(), "DATABASE_OWNER_URL": test_database_url(owner_credentials()),
+           "PORTAL_TESTING": "0", "LOG_LEVEL": "WARNING"}
     env.update({k: str(v) for k, v in overrides.items()})
     return env
 

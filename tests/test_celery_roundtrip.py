@@ -10,6 +10,7 @@ import sys
 import uuid
 
 import pytest
+from django.conf import settings
 from celery import Celery
 
 from portal.broker import broker_urls
@@ -65,6 +66,7 @@ def test_task_round_trips_through_the_embedded_postgres_broker(test_db_broker_ur
     result = _round_trip(broker, backend)
     assert result["echo"] == "hello"
     assert result["postgres"] >= 150000
+    assert result["database_user"] == settings.DATABASES["default"]["USER"]  # the application role, not the owner
 
 
 @pytest.mark.integration

@@ -38,7 +38,7 @@ def seed(*args: str, customers: int = CUSTOMERS, seed: int = 7) -> str:
 
 
 @pytest.fixture
-def seeded(db):
+def seeded(owner_role, db):
     seed()
 
 
@@ -175,8 +175,7 @@ def _digest() -> dict[str, str]:
     return digests
 
 
-@pytest.mark.django_db
-def test_same_seed_same_data_other_seed_other_data():
+def test_same_seed_same_data_other_seed_other_data(owner_role, db):
     seed()
     first = _digest()
     seed("--reset")
@@ -244,8 +243,7 @@ def _schema(tables: list[str]) -> dict:
     return {"indexes": indexes, "constraints": constraints, "options": options}
 
 
-@pytest.mark.django_db
-def test_bulk_load_puts_back_exactly_the_indexes_and_constraints_it_took_off():
+def test_bulk_load_puts_back_exactly_the_indexes_and_constraints_it_took_off(owner_role, db):
     tables = pipeline.LOADED_TABLES
     before = _schema(tables)
     with connection.cursor() as cursor:

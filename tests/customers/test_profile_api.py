@@ -133,6 +133,7 @@ def test_idempotency_key_replays_a_note(api, customer):
     first = api.post(path, data=body, content_type="application/json", headers=headers)
     again = api.post(path, data=body, content_type="application/json", headers=headers)
     assert first.status_code == again.status_code == 201
+    assert first.json() == again.json() and again["Idempotent-Replayed"] == "true"
     assert Note.objects.filter(customer=customer, body="Once").count() == 1
 
 

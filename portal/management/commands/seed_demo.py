@@ -16,6 +16,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from customers.models import Customer
+from portal.db_roles import as_owner
 from portal.seed import ddl, pipeline
 
 
@@ -36,7 +37,13 @@ class Command(BaseCommand):
         mode.add_argument("--if-empty", action="store_true",
                           help="Do nothing when customers already exist.")
 
-    def handle(self, *args, customers, seed, today, reset, if_empty, **options):
+    def handle(self, *args, **options):
+        # The bulk loader takes indexes and foreign keys off and puts them back (and --reset truncates): schema
+        # work, done as the owner role (portal/db_roles.py), like migrate.
+        with as_owner():
+            self._seed(**options)
+
+    def _seed(self, *, customers, seed, today, reset, if_empty, **options):
         if customers < 0:
             raise CommandError("--customers must be zero or more.")
         started = time.monotonic()

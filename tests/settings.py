@@ -1,0 +1,9 @@
+"""Settings for the test suite: the portal's own, with PORTAL_TESTING on (fast password hasher, in-memory email,
+eager Celery, one test database per pytest process). It must be set before portal.settings is read, which
+pytest-django does before any conftest runs. Subprocesses started by tests may turn it off in their environment."""
+
+import os
+
+os.environ.setdefault("PORTAL_TESTING", "1")
+
+from portal.settings import *  # noqa: E402,F403
