@@ -39,3 +39,31 @@ def refuse_unsafe_production_start() -> None:
     errors = production_safety()
     if errors:
         raise ImproperlyConfigured("Refusing to start: " + " ".join(e.msg for e in errors))
+
+
+@checks.register(checks.Tags.database)
+def audit_logs_are_append_only_for_this_role(app_configs=None, databases=None, **kwargs):
+    """`check --database default` (and migrate): warn when the role the portal connects as could rewrite the audit
+    or access log, i.e. it owns them or holds UPDATE, DELETE or TRUNCATE on them (README, "Security")."""
+    from django.db import connection
+
+    from portal.db_roles import APPEND_ONLY_TABLES, application_user
+
+    if not databases or "default" not in databases or connection.settings_dict["USER"] != application_user():
+        return []  # not asked for, or running as the owner on purpose (migrate)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("""
+                SELECT c.relname FROM pg_class c
+                WHERE c.relname = ANY(%s) AND (pg_get_userbyid(c.relowner) = current_user
+                      OR has_table_privilege(c.oid, 'UPDATE') OR has_table_privilege(c.oid, 'DELETE')
+                      OR has_table_privilege(c.oid, 'TRUNCATE'))""", [list(APPEND_ONLY_TABLES)])
+            exposed = [name for (name,) in cursor.fetchall()]
+    except DatabaseError:
+        return []
+    if not exposed:
+        return []
+    return [checks.Warning(
+        f"The portal connects as a database role that can rewrite {', '.join(exposed)}.", id="portal.W010",
+        hint="Connect with a role that owns nothing (DATABASE_URL) and run migrations with the owner "
+             "(DATABASE_OWNER_URL); README, Security.")]

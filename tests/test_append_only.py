@@ -242,3 +242,19 @@ def test_concurrent_writers_keep_one_unbroken_chain(transactional_db):
         list(pool.map(write, range(8)))
     report = verify_chain(connection)
     assert report.rows == 80 and report.intact, report.problems
+
+
+def test_the_database_check_is_quiet_for_the_application_role_and_warns_for_the_owner(transactional_db):
+    from portal.checks import audit_logs_are_append_only_for_this_role
+
+    assert audit_logs_are_append_only_for_this_role(databases=["default"]) == []
+    # A portal connected as the owner (one DATABASE_URL, no separate roles) is warned about.
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update(owner_credentials())
+    try:
+        warnings = audit_logs_are_append_only_for_this_role(databases=["default"])
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)
+    assert [warning.id for warning in warnings] == ["portal.W010"]
