@@ -7,8 +7,8 @@ one list is refused by another. Compact and URL-safe: base64url JSON, a dot, and
 signature (`django.core.signing.Signer`, so SECRET_KEY_FALLBACKS keep old links working through a key rotation).
 Nothing is compressed, so decoding costs at most MAX_TOKEN_LENGTH characters of work whatever a client sends.
 
-    token = encode_cursor([row.created_at.isoformat(), row.id], salt="customers.profile")
-    created_at, row_id = decode_cursor(token, salt="customers.profile")   # or InvalidCursor
+    token = encode_cursor([row.created_at.isoformat(), row.id], salt="<app>.<list>")
+    created_at, row_id = decode_cursor(token, salt="<app>.<list>")   # or InvalidCursor
 
 What a bad cursor does is each list's decision: pages restart from the first page (with a notice when the
 position matters), the API answers 400 `invalid_cursor`.
