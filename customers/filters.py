@@ -1,8 +1,8 @@
 """The customer directory's parameters: one django-filter FilterSet, shared by the page and the API.
 
 The filters (status, plan, storefront, region, joined dates, segment) become query conditions here; the search
-term, sort, cursor and page size are validated by the same form and handed to customers/selectors/directory.py,
-which decides how to read the page (walk the sort index or gather the matches; see its docstring).
+term, sort, cursor and page size are validated by the same form and handed to customers/selectors/directory/,
+which decides how to read the page (walk the sort index or gather the matches; see filling.py).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from customers.selectors.directory import (
     Conditions,
     DirectoryLookups,
     DirectoryPage,
-    InvalidCursor,
     directory_page,
 )
+from portal.cursors import InvalidCursor
 from segments.models import SegmentMembership
 
 NO_PLAN = "none"
@@ -45,7 +45,7 @@ class DirectoryForm(forms.Form):
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, widget=forms.HiddenInput)
     per_page = forms.TypedChoiceField(required=False, coerce=int, empty_value=DEFAULT_PAGE_SIZE,
                                       choices=[(n, f"{n} per page") for n in PAGE_SIZES], label="Rows")
-    cursor = forms.CharField(required=False, max_length=1000, widget=forms.HiddenInput)
+    cursor = forms.CharField(required=False, widget=forms.HiddenInput)  # checked by its decoder
 
     def clean(self):
         data = super().clean()

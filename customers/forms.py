@@ -9,6 +9,7 @@ from django.core.validators import RegexValidator
 from customers.models import ActivityEvent, Customer
 from customers.selectors.profile import Cursor
 from customers.services import NOTE_MAX_LENGTH, PROFILE_FIELDS
+from portal.cursors import InvalidCursor
 
 # Two-letter region codes babel knows, minus the ones that are not places a customer lives in.
 _NOT_COUNTRIES = {"EU", "EZ", "UN", "ZZ", "QO", "XA", "XB"}
@@ -26,20 +27,19 @@ phone_validator = RegexValidator(
 
 
 class CursorField(forms.CharField):
-    """A keyset page cursor (opaque in URLs); cleans to a Cursor or None."""
+    """A keyset page cursor (opaque in URLs, see portal/cursors.py); cleans to a Cursor or None."""
 
-    default_error_messages = {"invalid": "This page link is no longer valid. Start again from the newest entries."}
+    default_error_messages = {"invalid_cursor": "This page link is no longer valid. Start again from the newest "
+                                                "entries."}
 
     def to_python(self, value):
         value = super().to_python(value)
         if not value:
             return None
-        if len(value) > 64:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         try:
             return Cursor.decode(value)
-        except ValueError:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        except InvalidCursor:
+            raise forms.ValidationError(self.error_messages["invalid_cursor"], code="invalid_cursor") from None
 
 
 class PageForm(forms.Form):

@@ -19,4 +19,4 @@ class AuditFilterForm(forms.Form):
     customer = forms.RegexField(required=False, regex=r"^cus_[0-9a-z]{4,20}$",
                                 error_messages={"invalid": "A customer id looks like cus_ followed by letters and digits."})
     actor = forms.CharField(required=False, max_length=150)
-    before = forms.IntegerField(required=False, min_value=1)
+    before = forms.CharField(required=False)  # a page cursor, checked by its decoder (portal/cursors.py)

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "support",
     "segments",
     "privacy",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -9,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal import selectors, services
 from portal.access import require_capability
+from portal.cursors import InvalidCursor
 from portal.errors import DomainError
 from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from portal.models import ApiToken
@@ -41,13 +44,16 @@ def healthz(request):
 @require_capability(Cap.VIEW_AUDIT)
 def audit_log(request):
     form = AuditFilterForm(request.GET)
-    events, next_cursor = [], None
+    events, next_cursor, notice = [], None, ""
     if form.is_valid():
-        events, next_cursor = selectors.audit_events(
-            action_prefix=form.cleaned_data["action"], customer_public_id=form.cleaned_data["customer"],
-            actor=form.cleaned_data["actor"], before_id=form.cleaned_data["before"],
-        )
-    context = {"form": form, "events": events, "next_cursor": next_cursor}
+        read = partial(selectors.audit_events, action_prefix=form.cleaned_data["action"],
+                       customer_public_id=form.cleaned_data["customer"], actor=form.cleaned_data["actor"])
+        try:
+            events, next_cursor = read(before=form.cleaned_data["before"] or None)
+        except InvalidCursor as error:  # an edited or outdated link: the newest events, and say so
+            events, next_cursor = read(before=None)
+            notice = f"{error.message} Showing the newest events."
+    context = {"form": form, "events": events, "next_cursor": next_cursor, "notice": notice}
     template = "portal/audit.html#results" if request.htmx else "portal/audit.html"
     return render(request, template, context)
 

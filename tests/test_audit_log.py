@@ -1,10 +1,13 @@
 """The audit and access log helpers and the audit viewer (append-only guarantees: tests/test_append_only.py)."""
 
+import re
+
 import pytest
 from django.test import RequestFactory
 
 from portal.audit import access_log_record, audit_record, changed_fields
 from portal.context import action_source
+from portal.cursors import encode_cursor
 from portal.models import AccessLog, AuditEvent
 from tests.factories import CustomerFactory
 
@@ -70,6 +73,24 @@ def test_audit_viewer_pages_with_a_cursor(manager, client_for, agent):
     client = client_for(manager)
     first = client.get("/audit/").content.decode()
     assert "tests.event.54" in first and "tests.event.04" not in first
-    cursor = AuditEvent.objects.order_by("-id")[49].id
+    cursor = re.search(r'before=([^"&]+)">Older events', first).group(1)
     second = client.get("/audit/", {"before": cursor}).content.decode()
     assert "tests.event.04" in second and "tests.event.54" not in second
+    assert "tests.event.05" not in second and "Older events" not in second  # keyset on id: no overlap, the end
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("before", ["garbage", "50", "W10.forged", "x" * 5000, "edited", "foreign"])
+def test_audit_viewer_shows_the_newest_events_for_a_bad_cursor(manager, client_for, agent, before):
+    for i in range(55):
+        audit_record(actor=agent, action=f"tests.event.{i:02d}")
+    client = client_for(manager)
+    cursor = re.search(r'before=([^"&]+)">Older events', client.get("/audit/").content.decode()).group(1)
+    payload, _, signature = cursor.rpartition(".")
+    before = {"edited": payload[:-2] + "AA." + signature,
+              "foreign": encode_cursor([10**9], salt="customers.profile")}.get(before, before)
+    response = client.get("/audit/", {"before": before})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "tests.event.54" in page and "tests.event.04" not in page
+    assert "This page link is not valid" in page and "Showing the newest events." in page

@@ -21,8 +21,8 @@ from customers.models import ActivityEvent, Customer, CustomerMetrics, Note, Usa
 from payments.models import CreditEntry, Invoice, Payment, Refund
 from portal import roles
 from portal.ids import ALPHABET
-from portal.seed import ddl, pipeline
-from portal.seed.runner import Runner
+from demo.seed import ddl, pipeline
+from demo.seed.runner import Runner
 from subscriptions.models import Subscription
 from support.models import Ticket
 

@@ -16,6 +16,7 @@ from customers.selectors.profile import (
 )
 from portal.api import api_view, iso, json_body, money
 from portal.audit import access_log_record
+from portal.cursors import InvalidCursor
 from portal.errors import ApiError
 from portal.roles import Cap
 
@@ -107,6 +108,8 @@ def page_json(page: Page, shape) -> dict:
 def _query(form_class, request) -> dict:
     form = form_class(request.GET)
     if not form.is_valid():
+        if form.has_error("cursor", code="invalid_cursor"):
+            raise InvalidCursor(" ".join(form.errors["cursor"]))
         raise ApiError(400, "invalid_query",
                        " ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()))
     return form.cleaned_data

@@ -1,4 +1,4 @@
-"""Indexes for the customer directory (customers/selectors/directory.py).
+"""Indexes for the customer directory (customers/selectors/directory/).
 
 - One `(sort key, id)` btree per sortable column, so every sort and every page depth is an index range walk
   (keyset pagination) and stops after one page. Name sorts by (last_name, first_name, id), the way a

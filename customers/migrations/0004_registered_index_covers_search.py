@@ -7,7 +7,7 @@
 - `(plan_id, registered_at, id)`: the same for the plan filter, whose smaller plans (a few thousand customers)
   would otherwise be found by walking past a million newer ones.
 - The planner keeps a finer histogram of search_text, so its estimate of how many customers a search term
-  matches is close enough to choose between walking and gathering (customers/selectors/directory.py).
+  matches is close enough to choose between walking and gathering (customers/selectors/directory/filling.py).
 """
 
 from django.db import migrations, models

@@ -7,8 +7,6 @@ is one more query that walks a `(customer_id, created_at DESC, id DESC)` index f
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone as dt_timezone
 
@@ -19,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from customers.models import ActivityEvent, Customer, CustomerMetrics, CustomerTag, Note, Storefront, Tag
 from payments.models import CreditEntry, Payment
+from portal.cursors import InvalidCursor, decode_cursor, encode_cursor
 from segments.models import Segment, SegmentMembership
 from subscriptions.models import Plan, Subscription
 
@@ -33,26 +32,35 @@ _MICROSECOND = timedelta(microseconds=1)
 
 # ---- Keyset cursors -------------------------------------------------------------------------------------------
 
+CURSOR_SALT = "customers.profile"  # one salt for the tabs: each walks the same (created_at, id) keyset
+
+
 @dataclass(frozen=True)
 class Cursor:
-    """The position after the last row shown: rows strictly older than (created_at, id) come next."""
+    """The position after the last row shown: rows strictly older than (created_at, id) come next.
+
+    In URLs a kernel cursor (portal/cursors.py) of [microseconds since the epoch, id]: exact integers, where a
+    float timestamp would drift by 1 µs and skip or repeat a row.
+    """
 
     created_at: datetime
     id: int
 
     def encode(self) -> str:
-        micros = (self.created_at - _EPOCH) // _MICROSECOND  # exact integer: floats would drift by 1 µs
-        return base64.urlsafe_b64encode(f"{micros}.{self.id}".encode()).decode().rstrip("=")
+        micros = (self.created_at - _EPOCH) // _MICROSECOND
+        return encode_cursor([micros, self.id], salt=CURSOR_SALT)
 
     @classmethod
     def decode(cls, value: str) -> Cursor:
-        """Raises ValueError for anything that is not a cursor this module made."""
+        """Raises InvalidCursor for anything that is not a cursor this module made."""
+        values = decode_cursor(value, salt=CURSOR_SALT)
         try:
-            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
-            micros, pk = raw.split(".")
-            return cls(_EPOCH + int(micros) * _MICROSECOND, int(pk))
-        except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError) as exc:
-            raise ValueError("not a page cursor") from exc
+            if len(values) != 2 or not all(type(v) is int for v in values):
+                raise TypeError("not (microseconds, id)")
+            micros, pk = values
+            return cls(_EPOCH + micros * _MICROSECOND, pk)
+        except (TypeError, OverflowError):  # OverflowError: a signed but absurd date
+            raise InvalidCursor() from None
 
     @classmethod
     def after(cls, row) -> Cursor:

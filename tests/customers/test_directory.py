@@ -13,7 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from customers.models import Customer
-from customers.selectors import directory as selector
+from customers.selectors.directory import SORT_COLUMNS
+from customers.selectors.directory import filling as selector
 from portal.models import AccessLog
 from segments.models import Segment, SegmentMembership
 from subscriptions.models import Subscription
@@ -309,7 +310,7 @@ def test_pages_have_no_duplicates_or_gaps_in_any_sort(agent_client, crowd, monke
     for name, value in STRATEGIES[strategy].items():
         monkeypatch.setattr(selector, name, value)
     search = {"q": "example"} if STRATEGIES[strategy] else {}  # a scattered condition: the strategy applies
-    for sort in [direction + column for column in selector.SORT_COLUMNS for direction in ("", "-")]:
+    for sort in [direction + column for column in SORT_COLUMNS for direction in ("", "-")]:
         forward, backward = walk_pages(agent_client, {"sort": sort, **search})
         expected = reference_order(sort)
         assert forward == expected, sort
@@ -401,7 +402,7 @@ def test_bad_parameters_get_a_friendly_message(agent_client, people, params, mes
     assert response.context["page"] is None
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "W10:1abc:xyz", "", "%00"])
+@pytest.mark.parametrize("cursor", ["garbage", "W10:1abc:xyz", "W10.forged", "", "%00", "x" * 5000])
 def test_a_garbage_cursor_shows_the_first_page_with_a_notice(agent_client, people, cursor):
     response = agent_client.get(URL, {"cursor": cursor})
     assert response.status_code == 200
@@ -417,10 +418,18 @@ def test_a_cursor_made_for_another_sort_is_refused(agent_client, crowd):
     assert _listed_names(response) == listed(agent_client, sort="email")[:25]
 
 
+def test_a_cursor_of_another_list_is_refused(agent_client, crowd):
+    from portal.cursors import encode_cursor
+
+    response = agent_client.get(URL, {"cursor": encode_cursor(["-since", 0, ["2024-01-01T00:00:00+00:00", 1]],
+                                                              salt="customers.profile")})
+    assert "This page link is not valid" in response.content.decode()
+
+
 def test_a_tampered_cursor_is_refused(agent_client, crowd):
     cursor = agent_client.get(URL).context["page"].next_cursor
-    payload, _, signature = cursor.partition(":")
-    response = agent_client.get(URL, {"cursor": payload[:-2] + "AA:" + signature})
+    payload, _, signature = cursor.rpartition(".")
+    response = agent_client.get(URL, {"cursor": payload[:-2] + "AA." + signature})
     assert "This page link is not valid" in response.content.decode()
 
 

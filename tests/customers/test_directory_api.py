@@ -7,7 +7,7 @@ from datetime import timezone as dt_timezone
 
 import pytest
 
-from customers.selectors import directory as selector
+from customers.selectors.directory import filling as selector
 from portal.models import AccessLog
 from tests.factories import CustomerFactory, PlanFactory, StorefrontFactory, SubscriptionFactory
 
@@ -92,7 +92,7 @@ def test_bad_parameters_are_a_400_naming_them(api_client_for, agent, ada, params
     assert fragment in error["message"]
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "eyJ4IjoxfQ:1abc:forged", "W10"])
+@pytest.mark.parametrize("cursor", ["garbage", "eyJ4IjoxfQ:1abc:forged", "eyJ4IjoxfQ.forged", "W10", "x" * 5000])
 def test_a_garbage_cursor_is_a_400(api_client_for, agent, ada, cursor):
     response = api_client_for(agent).get(API, {"cursor": cursor})
     assert response.status_code == 400

@@ -178,10 +178,27 @@ def test_payments_tab_pages_through_history_with_a_cursor(agent_client, customer
     assert [created[i] for i in seen] == sorted(created.values(), reverse=True)  # newest first throughout
 
 
-def test_a_broken_cursor_starts_from_the_newest(agent_client, customer):
-    response = agent_client.get(profile_url(customer, "payments") + "?cursor=%%%not-a-cursor")
+@pytest.mark.parametrize("cursor", ["%%%not-a-cursor", "MTcwMDAwMDAwMDAwMDAwMC40Mg", "x" * 5000])
+def test_a_broken_cursor_starts_from_the_newest(agent_client, customer, cursor):
+    response = agent_client.get(profile_url(customer, "payments"), {"cursor": cursor})
     assert response.status_code == 200
     assert "Succeeded" in text(response)
+
+
+def test_an_edited_or_foreign_cursor_starts_from_the_newest(agent_client, customer):
+    from customers.selectors.profile import CURSOR_SALT
+    from portal.cursors import encode_cursor
+
+    add_history(customer, payments=40, events=0)
+    newest = re.findall(r'data-copy="(pay_\w+)"', text(agent_client.get(profile_url(customer, "payments"))))
+    cursor = re.search(r'\?cursor=([^"&]+)"', text(agent_client.get(profile_url(customer, "payments")))).group(1)
+    payload, _, signature = cursor.rpartition(".")
+    for edited in (payload[:-2] + "AA." + signature,  # tampered
+                   encode_cursor([0, 1], salt="customers.directory"),  # another list's
+                   encode_cursor(["2024-01-01", 1], salt=CURSOR_SALT),  # signed, but not (microseconds, id)
+                   encode_cursor([10**20, 1], salt=CURSOR_SALT)):  # signed, but no date
+        page = text(agent_client.get(profile_url(customer, "payments"), {"cursor": edited}))
+        assert re.findall(r'data-copy="(pay_\w+)"', page) == newest
 
 
 def test_activity_tab_shows_kinds_actor_source_newest_first(agent_client, customer):

@@ -70,9 +70,18 @@ def test_payments_are_paged_with_a_cursor(api, customer):
     assert refunded["amount_refunded"] == {"amount": 1000, "currency": "USD"} and refunded["invoice"]["number"]
 
 
-def test_a_bad_cursor_is_400(api, customer):
-    response = api.get(f"{base(customer)}/payments", {"cursor": "garbage!"})
-    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_query"
+@pytest.mark.parametrize("cursor", ["garbage!", "MTcwMDAwMDAwMDAwMDAwMC40Mg", "W10.forged", "x" * 5000])
+def test_a_bad_cursor_is_400(api, customer, cursor):
+    response = api.get(f"{base(customer)}/payments", {"cursor": cursor})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_cursor"
+
+
+def test_an_edited_cursor_is_400(api, customer):
+    add_history(customer, payments=30, events=0)
+    cursor = api.get(f"{base(customer)}/payments").json()["next_cursor"]
+    payload, _, signature = cursor.rpartition(".")
+    response = api.get(f"{base(customer)}/payments", {"cursor": payload[:-2] + "AA." + signature})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_cursor"
 
 
 def test_activity_can_be_filtered_by_kind(api, customer):

@@ -1,20 +1,9 @@
-"""Reads behind the customer directory (the page and the API): search routing, keyset pages, a capped count.
-
-Search is routed by the shape of the term, so every shape has an index to use (DESIGN §6):
-
-    cus_ + 1 or more          customers.public_id, equal or prefix (btree)
-    sub_ + 4 or more          subscriptions.public_id, equal or prefix (btree) → the owning customer
-    a full email address      lower(email) (btree); when nobody has exactly that email, the substring search
-    1–2 characters            prefix of lower(first_name), lower(last_name) or lower(email) (text_pattern_ops)
-    anything else             search_text LIKE '%term%' (one lowercased column, one GIN trigram index)
-
-Pages are keyset pages: the rows after the last row shown, in (sort key, id) order, each sort backed by an index
-of that shape (customers/migrations/0003_directory_indexes.py), so page 20,000 costs what page 1 costs.
+"""Filling a directory page: which rows, read how, and how many there are in all.
 
 Two ways to fill a page:
 - walk: follow the sort index from the cursor and keep the rows that match. Cheap when matches are common and
   spread out. Plain column filters (status, plan, storefront, region, dates) always walk, Postgres choosing the
-  index; status-dependent sorts walk one status at a time (see Branches).
+  index; status-dependent sorts walk one status at a time (see ordering.Branches).
 - gather: fetch every match through its own index (trigram, segment membership), then sort them. Cheap when
   matches are few, whatever their order.
 Postgres assumes matches are spread evenly along the sort; a search term or a segment can bunch them up ("smith"
@@ -31,60 +20,36 @@ Counts: exact whenever every match was read anyway (a gather) or the planner say
 (then a LIMIT-ed count over the column indexes confirms it); otherwise an estimate, labelled as one: the
 planner's for column filters, and for a walked search the share of matching rows the walk saw, times the rows
 the column filters keep.
+
+The tunables below are read at call time, so tests can set them on this module.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import time
 from dataclasses import dataclass
-from datetime import datetime
-from enum import Enum
-from functools import cached_property
 
-from babel import Locale
-from django.core import signing
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection
-from django.db.models import F, Field, Func, Q, QuerySet, Value, Window
-from django.db.models.functions import Lower, RowNumber
-from django.db.models.lookups import Exact, GreaterThan, LessThan, StartsWith
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 
-from customers.models import Customer, Storefront
-from portal.errors import DomainError
-from segments.models import Segment
-from subscriptions.models import Plan, Subscription
+from customers.models import Customer
+from customers.selectors.directory.lookups import DirectoryLookups
+from customers.selectors.directory.ordering import STALE_CHOICE, Branches, Sort, SortSQL
+from customers.selectors.directory.paging import DEFAULT_PAGE_SIZE, Cursor
+from customers.selectors.directory.search import Search
+from portal.cursors import InvalidCursor
 
-PAGE_SIZES = (25, 50, 100)
-DEFAULT_PAGE_SIZE = 25
 COUNT_CAP = 10_000
 GATHER_LIMIT = 5_000  # up to this many estimated matches, fetching them all beats walking the sort index
 GATHER_LIMIT_COVERED = 3_000  # the same, when the walk is an index-only scan (a walk's budget finds 26 rows in it)
 GATHER_MIN = 500  # a gather reads at least this many matches before it gives up for a walk
 GATHER_ESTIMATE_FACTOR = 4  # ... and up to this many times the planner's estimate (LIKE estimates run low)
 WALK_BUDGET_PER_ROW = 300  # rows a walk may read per row it must find before it gives up and gathers
-SHORT_TERM_LENGTH = 2  # up to this many characters a term is matched as a prefix (trigrams need three)
-SUBSCRIPTION_PREFIX_MIN = 4  # characters after "sub_" before a partial subscription id is looked up
-
-ID_BODY_LENGTH = 16
-_ID_BODY = "[0-9a-z]"
-CUSTOMER_ID_PREFIX = re.compile(rf"^cus_{_ID_BODY}{{1,{ID_BODY_LENGTH}}}$")
-SUBSCRIPTION_ID_PREFIX = re.compile(rf"^sub_{_ID_BODY}{{{SUBSCRIPTION_PREFIX_MIN},{ID_BODY_LENGTH}}}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 LISTED_COLUMNS = ("id", "public_id", "first_name", "last_name", "email", "status", "plan_id", "mrr", "currency",
                   "registered_at", "storefront_id", "country")
-
-
-class InvalidCursor(DomainError):
-    """A page link that was not made by this server (edited, cut short) or belongs to another sort."""
-
-    code = "invalid_cursor"
-    status = 400
-
-
-STALE_CHOICE = "This page link refers to a plan or storefront that no longer exists."
 
 
 @dataclass(frozen=True)
@@ -107,326 +72,6 @@ class Conditions:
 
     def all(self) -> tuple[Q, ...]:
         return (*self.indexed, *self.scattered)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Search
-
-
-class SearchKind(Enum):
-    CUSTOMER_ID = "customer_id"
-    SUBSCRIPTION_ID = "subscription_id"
-    EMAIL = "email"
-    PREFIX = "prefix"
-    SUBSTRING = "substring"
-
-
-@dataclass(frozen=True)
-class Search:
-    term: str  # lowercased, spaces collapsed
-    kind: SearchKind
-
-    @classmethod
-    def parse(cls, raw: str) -> Search | None:
-        term = " ".join(raw.split()).lower()
-        if not term:
-            return None
-        if CUSTOMER_ID_PREFIX.match(term):
-            return cls(term, SearchKind.CUSTOMER_ID)
-        if SUBSCRIPTION_ID_PREFIX.match(term):
-            return cls(term, SearchKind.SUBSCRIPTION_ID)
-        if EMAIL.match(term):
-            return cls(term, SearchKind.EMAIL)
-        if len(term) <= SHORT_TERM_LENGTH:
-            return cls(term, SearchKind.PREFIX)
-        return cls(term, SearchKind.SUBSTRING)
-
-    @property
-    def is_identifier(self) -> bool:
-        """A complete customer or subscription id."""
-        return (self.kind in (SearchKind.CUSTOMER_ID, SearchKind.SUBSCRIPTION_ID)
-                and len(self.term) == len("cus_") + ID_BODY_LENGTH)
-
-    @property
-    def names_one_customer(self) -> bool:
-        """A complete id or email address: when it matches exactly one customer, their profile may open directly."""
-        return self.is_identifier or self.kind is SearchKind.EMAIL
-
-    @property
-    def matches_few(self) -> bool:
-        """Ids, id prefixes long enough to be nearly unique, and emails match a handful of customers at most."""
-        return self.names_one_customer or self.kind is SearchKind.SUBSCRIPTION_ID
-
-    def condition(self) -> Q:
-        # Id prefixes use the ids' own btrees: in the trigram index "cus" is in every row, so it would not narrow.
-        id_lookup = "public_id" if self.is_identifier else "public_id__startswith"
-        if self.kind is SearchKind.CUSTOMER_ID:
-            return Q(**{id_lookup: self.term})
-        if self.kind is SearchKind.SUBSCRIPTION_ID:
-            return Q(id__in=Subscription.objects.filter(**{id_lookup: self.term}).values("customer_id"))
-        if self.kind is SearchKind.EMAIL:
-            return Q(Exact(Lower("email"), self.term))
-        if self.kind is SearchKind.PREFIX:
-            # Three prefix btrees; Postgres combines them (BitmapOr), no trigram needed for one or two letters.
-            return (Q(StartsWith(Lower("first_name"), self.term)) | Q(StartsWith(Lower("last_name"), self.term))
-                    | Q(StartsWith(Lower("email"), self.term)))
-        # `contains` compiles to LIKE '%term%' (wildcards in the term escaped) on the lowercased search_text, which
-        # the GIN trigram index answers. Never icontains: its UPPER() hides the column from the index.
-        return Q(search_text__contains=self.term)
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """The customer columns `condition()` reads."""
-        return {SearchKind.CUSTOMER_ID: ("public_id",), SearchKind.SUBSCRIPTION_ID: (),
-                SearchKind.EMAIL: ("email",), SearchKind.PREFIX: ("first_name", "last_name", "email"),
-                SearchKind.SUBSTRING: ("search_text",)}[self.kind]
-
-    def broadened(self) -> Search | None:
-        """What to search when an exact email matches nobody: the same text as a substring."""
-        if self.kind is SearchKind.EMAIL:
-            return Search(self.term, SearchKind.SUBSTRING)
-        return None
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Sorting
-
-
-class Row(Func):
-    """A row value, (a, b, id). Compared as a whole, it lets Postgres start an index range right after it."""
-
-    template = "(%(expressions)s)"
-    arg_joiner = ", "
-    output_field = Field()  # mixed column types: only ever compared, never read back
-
-
-class Branches(Enum):
-    """Sorts read as one index walk per value of a small column, glued with UNION ALL into one statement."""
-
-    CHOICE = "choice"  # plan, storefront: sorted by the choice's display order (plan rank, storefront name), then
-    #                    id; one walk on (column, id) per choice, in that order.
-    STATUS = "status"  # MRR: one walk on (status, mrr, id) per status, merged. MRR follows from the status (only
-    #                    active customers pay), so Postgres, which assumes no such link, would walk a plain
-    #                    (mrr, id) index past every non-paying customer to find "Active, lowest MRR first".
-
-
-@dataclass(frozen=True)
-class SortColumn:
-    key: str
-    label: str
-    keyset: tuple[str, ...]  # columns, unique together (the last is always "id")
-    branches: Branches | None = None
-    covers_search: bool = False  # its index includes search_text: a searched walk reads no table rows
-
-
-SORT_COLUMNS = {
-    column.key: column
-    for column in (
-        SortColumn("name", "Name", ("last_name", "first_name", "id")),
-        SortColumn("email", "Email", ("email", "id")),
-        SortColumn("status", "Status", ("status", "id")),
-        SortColumn("plan", "Plan", ("plan_id", "id"), Branches.CHOICE),
-        SortColumn("mrr", "MRR", ("mrr", "id"), Branches.STATUS),
-        SortColumn("since", "Since", ("registered_at", "id"), covers_search=True),
-        SortColumn("storefront", "Storefront", ("storefront_id", "id"), Branches.CHOICE),
-    )
-}
-DEFAULT_SORT = "-since"
-SORT_CHOICES = [(prefix + key, f"{column.label} {direction}")
-                for key, column in SORT_COLUMNS.items()
-                for prefix, direction in (("", "ascending"), ("-", "descending"))]
-
-
-@dataclass(frozen=True)
-class Sort:
-    column: SortColumn
-    descending: bool
-
-    @classmethod
-    def parse(cls, value: str | None) -> Sort:
-        value = value or DEFAULT_SORT
-        return cls(SORT_COLUMNS[value.removeprefix("-")], value.startswith("-"))
-
-    @property
-    def value(self) -> str:
-        return ("-" if self.descending else "") + self.column.key
-
-    def flipped(self) -> Sort:
-        return Sort(self.column, not self.descending)
-
-    def order_by(self) -> list[str]:
-        return [("-" if self.descending else "") + name for name in self.column.keyset]
-
-    def position_of(self, customer: Customer) -> tuple:
-        return tuple(getattr(customer, name) for name in self.column.keyset)
-
-    def after(self, position: tuple) -> GreaterThan | LessThan:
-        """Rows strictly after `position` in this order (for a CHOICE sort, within one choice: see _branch_walk)."""
-        compare = LessThan if self.descending else GreaterThan
-        return compare(Row(*[F(name) for name in self.column.keyset]), Row(*[Value(v) for v in position]))
-
-
-class SortSQL:
-    """The same order in raw SQL, over the columns of a derived table (the gather and the budgeted walk)."""
-
-    def __init__(self, order: Sort, choices: list | None = None):
-        self.order = order
-        quote = connection.ops.quote_name
-        first, *rest = order.column.keyset
-        self.params: list = []
-        self.rank = None
-        self.keys = [quote(name) for name in order.column.keyset]
-        if order.column.branches is Branches.CHOICE:  # the choice's position in display order, no plan last
-            whens = []
-            for position, value in enumerate(choices):
-                if value is None:
-                    whens.append(f"WHEN {quote(first)} IS NULL THEN %s")
-                    self.params.append(position)
-                else:
-                    whens.append(f"WHEN {quote(first)} = %s THEN %s")
-                    self.params.extend([value, position])
-            self.rank = {value: position for position, value in enumerate(choices)}
-            self.keys = [f"(CASE {' '.join(whens)} END)", *map(quote, rest)]
-
-    def order_by(self) -> tuple[str, list]:
-        direction = " DESC" if self.order.descending else ""
-        return ", ".join(key + direction for key in self.keys), list(self.params)
-
-    def after(self, position: tuple) -> tuple[str, list]:
-        if self.rank is not None:
-            if position[0] not in self.rank:
-                raise InvalidCursor(STALE_CHOICE)
-            position = (self.rank[position[0]], *position[1:])
-        operator = "<" if self.order.descending else ">"
-        placeholders = ", ".join(["%s"] * len(position))
-        return f"({', '.join(self.keys)}) {operator} ({placeholders})", [*self.params, *position]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Cursors: the keyset position of the row a page continues from, signed so that a client can neither forge one
-# nor corrupt one into a database error. Values travel as JSON (datetimes as ISO text).
-
-CURSOR_SALT = "customers.directory.cursor"
-
-
-@dataclass(frozen=True)
-class Cursor:
-    sort: str
-    backwards: bool  # True: the rows *before* this position (the "Previous" link)
-    position: tuple
-
-    def encode(self) -> str:
-        values = [v.isoformat() if isinstance(v, datetime) else v for v in self.position]
-        return signing.dumps([self.sort, int(self.backwards), values], salt=CURSOR_SALT, compress=True)
-
-    @classmethod
-    def decode(cls, token: str, sort: Sort) -> Cursor:
-        try:
-            sort_value, backwards, values = signing.loads(token, salt=CURSOR_SALT)
-            keyset = sort.column.keyset
-            if sort_value != sort.value or len(values) != len(keyset):
-                raise ValueError("a cursor of another sort")
-            position = tuple(_cursor_value(name, value) for name, value in zip(keyset, values))
-        except (signing.BadSignature, ValueError, TypeError, json.JSONDecodeError):
-            raise InvalidCursor("This page link is not valid (it was changed, cut short, or made for another "
-                                "sort order).") from None
-        return cls(sort_value, bool(backwards), position)
-
-
-def _cursor_value(column: str, value):
-    if column == "registered_at":
-        return datetime.fromisoformat(value)
-    if column == "plan_id" and value is None:
-        return None
-    if column in ("id", "mrr", "storefront_id", "plan_id"):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(column)
-        return value
-    if not isinstance(value, str):
-        raise TypeError(column)
-    return value
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Lookups: the small tables behind the filters and the row labels. They change rarely (an admin adds a plan), so
-# one set is shared by the requests of a process for LOOKUPS_MAX_AGE seconds, and dropped at once when this process
-# saves a plan, storefront, segment or customer (customers/apps.py connects the signals). Another process sees
-# such a change within LOOKUPS_MAX_AGE.
-
-LOOKUPS_MAX_AGE = 60.0
-
-
-class DirectoryLookups:
-    _shared: tuple[float, DirectoryLookups] | None = None
-
-    @classmethod
-    def current(cls) -> DirectoryLookups:
-        """The process's shared lookups, read afresh when older than LOOKUPS_MAX_AGE or forgotten."""
-        now = time.monotonic()
-        shared = cls._shared
-        if shared is None or now - shared[0] > LOOKUPS_MAX_AGE:
-            shared = cls._shared = (now, cls())
-        return shared[1]
-
-    @classmethod
-    def forget(cls, **_signal_arguments) -> None:
-        cls._shared = None
-
-    @cached_property
-    def plans(self) -> list[Plan]:
-        return list(Plan.objects.only("id", "code", "name").order_by("rank", "price", "name"))
-
-    @cached_property
-    def storefronts(self) -> list[Storefront]:
-        return list(Storefront.objects.only("id", "code", "name").order_by("name"))
-
-    @cached_property
-    def segments(self) -> list[Segment]:
-        order = list(Segment.Code.values)
-        return sorted(Segment.objects.only("id", "code", "name"),
-                      key=lambda s: order.index(s.code) if s.code in order else len(order))
-
-    @cached_property
-    def regions(self) -> list[tuple[str, str]]:
-        """(country code, English name) of the countries customers are in, without reading the table: a "loose
-        index scan" over (country, id) that jumps from one country to the next, one index probe per country."""
-        with connection.cursor() as cursor:
-            cursor.execute("""
-                WITH RECURSIVE present(country) AS (
-                    (SELECT country FROM customers_customer ORDER BY country LIMIT 1)
-                    UNION ALL
-                    SELECT (SELECT c.country FROM customers_customer c WHERE c.country > p.country
-                            ORDER BY c.country LIMIT 1)
-                    FROM present p WHERE p.country IS NOT NULL
-                )
-                SELECT country FROM present WHERE country IS NOT NULL
-            """)
-            codes = [code for (code,) in cursor.fetchall()]
-        names = Locale("en").territories
-        return sorted(((code, names.get(code.upper(), code)) for code in codes), key=lambda pair: pair[1])
-
-    def branch_values(self, column: SortColumn) -> list | None:
-        """The values a branched sort walks, in order: plans by rank then price (no plan last), storefronts by
-        name, or every status."""
-        if column.branches is Branches.STATUS:
-            return list(Customer.Status.values)
-        if column.key == "plan":
-            return [plan.id for plan in self.plans] + [None]
-        if column.key == "storefront":
-            return [storefront.id for storefront in self.storefronts]
-        return None
-
-    def label(self, customers: list[Customer]) -> None:
-        """Attach plan and storefront from the lookups, so rows need no join and no query per row."""
-        plans = {plan.id: plan for plan in self.plans}
-        storefronts = {storefront.id: storefront for storefront in self.storefronts}
-        for customer in customers:
-            customer.plan = plans.get(customer.plan_id)
-            customer.storefront = storefronts.get(customer.storefront_id)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The page
 
 
 @dataclass(frozen=True)

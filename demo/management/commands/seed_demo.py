@@ -1,7 +1,7 @@
 """`manage.py seed_demo --customers N [--seed S] [--today YYYY-MM-DD] [--reset | --if-empty]`
 
 Fills the database with deterministic, realistic demo data: the same N, seed and --today give the same rows.
-How the data is made and which shortcuts it takes: portal/seed/ (stories.py for the customer model, loads.py for
+How the data is made and which shortcuts it takes: demo/seed/ (stories.py for the customer model, loads.py for
 the bounded usage and timeline history, pipeline.py for the bulk-load mechanics).
 """
 
@@ -16,8 +16,8 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from customers.models import Customer
+from demo.seed import ddl, pipeline
 from portal.db_roles import as_owner
-from portal.seed import ddl, pipeline
 
 
 class Command(BaseCommand):

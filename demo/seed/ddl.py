@@ -12,8 +12,8 @@ Autovacuum is switched off on the loaded tables for the duration, so it does not
 
 from __future__ import annotations
 
-from portal.seed.randomness import SCHEMA
-from portal.seed.runner import Task
+from demo.seed.randomness import SCHEMA
+from demo.seed.runner import Task
 
 RESTORE_TABLE = f"{SCHEMA}.restore"
 # Kinds of saved statement, in replay order: indexes, the unique constraints that use them, foreign keys (which

@@ -11,8 +11,8 @@ import hashlib
 import json
 import unicodedata
 
-from portal.seed import catalog, names, places
-from portal.seed.randomness import SCHEMA
+from demo.seed import catalog, names, places
+from demo.seed.randomness import SCHEMA
 
 LOCALE_CODES = tuple(places.LOCALES)
 _POSTCODES_PER_CITY = 8

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 
 from customers.models import Storefront, Tag
 from portal import roles
-from portal.seed import catalog
+from demo.seed import catalog
 from subscriptions.models import Plan
 
 # username -> (first name, last name, role); the usernames and password come from settings.PORTAL.

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from portal.seed import catalog
-from portal.seed.randomness import SCHEMA as S
-from portal.seed.randomness import choice, pick, public_id, text_array, u, weighted
-from portal.seed.stories import ATTEMPT_DAYS
+from demo.seed import catalog
+from demo.seed.randomness import SCHEMA as S
+from demo.seed.randomness import choice, pick, public_id, text_array, u, weighted
+from demo.seed.stories import ATTEMPT_DAYS
 
 LIVE = "('trial', 'active', 'grace', 'paused')"
 USAGE_DAYS = 90

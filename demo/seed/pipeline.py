@@ -21,9 +21,9 @@ from typing import Callable
 
 from django.db import connection, transaction
 
-from portal.seed import ddl, loads, lookups, reference, stories
-from portal.seed.randomness import SCHEMA, helper_functions
-from portal.seed.runner import Runner, Task, configure_session
+from demo.seed import ddl, loads, lookups, reference, stories
+from demo.seed.randomness import SCHEMA, helper_functions
+from demo.seed.runner import Runner, Task, configure_session
 
 BULK_THRESHOLD = 50_000
 BULK_SESSIONS = 2

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from portal.seed import catalog, places
-from portal.seed.lookups import lookup_key_sql as key
-from portal.seed.randomness import SCHEMA, choice, pick, text_array, u, weighted
+from demo.seed import catalog, places
+from demo.seed.lookups import lookup_key_sql as key
+from demo.seed.randomness import SCHEMA, choice, pick, text_array, u, weighted
 
 S = SCHEMA
 SUBSCRIPTION_STATUSES = ("trial", "active", "grace", "paused", "suspended", "cancelled", "expired")
