@@ -1,4 +1,5 @@
-"""Project middleware: sliding idle sessions, and a benchmark aid that counts SQL queries per response."""
+"""Project middleware: no caching of pages, no debug pages for anonymous visitors, sliding idle sessions, and a
+benchmark aid that counts SQL queries per response."""
 
 import time
 
@@ -47,4 +48,22 @@ class SlidingSessionMiddleware:
             now = int(time.time())
             if now - session.get(self.KEY, 0) >= settings.SESSION_SLIDE_SECONDS:
                 session[self.KEY] = now  # marks the session modified: SessionMiddleware saves it with a new expiry
+        return response
+
+
+class NoStoreMiddleware:
+    """Nothing the application answers is kept by a browser or a shared cache: pages and API responses carry
+    personal data, and a page left in the browser's cache outlives the session that was allowed to see it.
+
+    Sits below WhiteNoiseMiddleware, so static files (answered above it) keep their long-lived cache headers.
+    A view that sets its own Cache-Control keeps it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store, private"
         return response
