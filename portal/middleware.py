@@ -5,6 +5,8 @@ import time
 
 from django.conf import settings
 from django.db import connection
+from django.http import Http404
+from django.urls import get_resolver, get_urlconf
 
 
 class QueryCountHeaderMiddleware:
@@ -67,3 +69,40 @@ class NoStoreMiddleware:
         if not response.has_header("Cache-Control"):
             response["Cache-Control"] = "no-store, private"
         return response
+
+
+class NoDebugPagesForAnonymousMiddleware:
+    """With DEBUG on (`make run`), Django answers errors with its technical pages: the 404 one lists every URL of
+    the portal, the 500 one a traceback and the settings. Only a signed-in user sees those; an anonymous visitor gets
+    the same plain error page production serves (the project's 400/404/500 handlers and templates).
+
+    Sits above every middleware that can fail, so it sees the technical page each of them is turned into.
+    """
+
+    STATUSES = (400, 404, 500)
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            settings.DEBUG
+            and response.status_code in self.STATUSES
+            and response.get("Content-Type", "").startswith("text/html")
+            and not self._signed_in(request)
+        ):
+            return self._plain_page(request, response.status_code)
+        return response
+
+    @staticmethod
+    def _signed_in(request) -> bool:
+        user = getattr(request, "user", None)  # absent when the failure came before authentication
+        return user is not None and user.is_authenticated
+
+    @staticmethod
+    def _plain_page(request, status: int):
+        handler = get_resolver(get_urlconf()).resolve_error_handler(status)
+        if status == 500:
+            return handler(request)
+        return handler(request, Http404() if status == 404 else None)

@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.NoStoreMiddleware",  # below whitenoise: static files keep their cache headers
+    "portal.middleware.NoDebugPagesForAnonymousMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.middleware.SlidingSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
