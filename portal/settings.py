@@ -134,6 +134,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Behind N reverse proxies (load balancer, TLS terminator) the client is the Nth address from the right of
+# X-Forwarded-For; 0 means no proxy: REMOTE_ADDR, and the header is ignored. One function reads it for the login
+# lockout and the access log.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "portal.audit.client_ip"
 PASSWORD_HASHERS = (
     ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if TESTING
