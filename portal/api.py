@@ -50,20 +50,30 @@ def json_body(request) -> dict:
     return data
 
 
-def _authenticate_bearer(request) -> bool | None:
-    """None when no bearer header is sent; True/False whether the token is valid."""
+# What a bearer header that does not authenticate gets: _authenticate_bearer's answer → 401 error code, message.
+BEARER_ERRORS = {
+    "invalid": ("invalid_token", "The API token is invalid or revoked."),
+    "expired": ("token_expired", "The API token has expired; create a new one on the Settings page."),
+}
+
+
+def _authenticate_bearer(request) -> str | None:
+    """None when no bearer header is sent; otherwise "ok" (request.user is the token's owner) or a BEARER_ERRORS key."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header.startswith("Bearer "):
         return None
     secret = header.removeprefix("Bearer ").strip()
-    token = (ApiToken.objects.active().select_related("user").filter(key_hash=ApiToken.hash_secret(secret)).first())
+    token = (ApiToken.objects.filter(revoked_at__isnull=True).select_related("user")
+             .filter(key_hash=ApiToken.hash_secret(secret)).first())
     if token is None or not token.user.is_active:
-        return False
+        return "invalid"
+    if token.is_expired:
+        return "expired"
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > TOKEN_TOUCH_SECONDS:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     request.user = token.user
-    return True
+    return "ok"
 
 
 def _csrf_failure(request):
@@ -81,8 +91,8 @@ def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | None = No
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             bearer = _authenticate_bearer(request)
-            if bearer is False:
-                return error_response(401, "invalid_token", "The API token is invalid or revoked.")
+            if bearer in BEARER_ERRORS:
+                return error_response(401, *BEARER_ERRORS[bearer])
             if not request.user.is_authenticated:
                 return error_response(401, "not_authenticated", "Sign in or send 'Authorization: Bearer <token>'.")
             if request.method not in methods:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
 
 
@@ -17,6 +18,7 @@ def _after_migrate(sender, using, **kwargs) -> None:
 
 
 class PortalConfig(AppConfig):
+    default = True  # the app's config; PortalAdminConfig below is installed by its dotted path
     name = "portal"
     verbose_name = "Portal"
 
@@ -24,3 +26,10 @@ class PortalConfig(AppConfig):
         from portal import checks  # noqa: F401  (registers the system checks)
 
         post_migrate.connect(_after_migrate, sender=self, dispatch_uid="portal.after_migrate")
+
+
+class PortalAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with the project's site: every change made there is audited (portal/admin.py)."""
+
+    default = False
+    default_site = "portal.admin.PortalAdminSite"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+
+from django.conf import settings
 
 from portal.context import current_request_id, current_source
 from portal.models import AccessLog, AuditEvent
@@ -55,7 +58,25 @@ def changed_fields(instance, new_values: dict[str, Any]) -> tuple[dict[str, Any]
 
 
 def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    """The address of the client, for the access log and the login lockout (AXES_CLIENT_IP_CALLABLE).
+
+    With TRUSTED_PROXY_COUNT = 0 (no proxy) it is REMOTE_ADDR and X-Forwarded-For is ignored: anyone can send that
+    header. Behind N trusted proxies, each appends the address it received from to X-Forwarded-For, so the client
+    is the Nth entry from the right; entries further left were written by the client and are not trusted. A header
+    with fewer entries (or a malformed one) falls back to REMOTE_ADDR.
+    """
+    remote = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if len(forwarded) < proxies:
+        return remote
+    try:
+        return str(ipaddress.ip_address(forwarded[-proxies]))
+    except ValueError:
+        return remote
 
 
 def access_log_record(*, request, customer, view: str) -> None:

@@ -1,13 +1,16 @@
 """Production start-up rules: no default secret, no DEBUG, no demo users.
 
-The check runs with `manage.py check` (and every management command that runs checks), and wsgi.py calls
-`refuse_unsafe_production_start()` so gunicorn will not serve either.
+The checks run with `manage.py check` (and every management command that runs checks), and wsgi.py calls
+`refuse_unsafe_production_start()` so gunicorn will not serve either. The demo-user rule is registered under its
+own tag, so that `manage.py delete_demo_users`, the command that removes them, can run every check but that one.
 """
 
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
+
+DEMO_USERS_TAG = "portal_demo_users"
 
 
 def _demo_users_present() -> bool:
@@ -20,7 +23,7 @@ def _demo_users_present() -> bool:
 
 
 @checks.register(checks.Tags.security, deploy=False)
-def production_safety(app_configs=None, **kwargs):
+def production_settings_safety(app_configs=None, **kwargs):
     if not settings.PRODUCTION:
         return []
     errors = []
@@ -29,10 +32,20 @@ def production_safety(app_configs=None, **kwargs):
                                    hint="Set SECRET_KEY to a random value of 50+ characters."))
     if settings.DEBUG:
         errors.append(checks.Error("DEBUG is on in production.", id="portal.E002", hint="Unset DEBUG."))
-    if _demo_users_present():
-        errors.append(checks.Error("The demo users (agent, manager, admin) exist in a production database.",
-                                   id="portal.E003", hint="Delete them: manage.py delete_demo_users."))
     return errors
+
+
+@checks.register(DEMO_USERS_TAG, deploy=False)
+def production_without_demo_users(app_configs=None, **kwargs):
+    if not settings.PRODUCTION or not _demo_users_present():
+        return []
+    return [checks.Error("The demo users (agent, manager, admin) exist in a production database.",
+                         id="portal.E003", hint="Delete them: manage.py delete_demo_users.")]
+
+
+def production_safety(app_configs=None, **kwargs):
+    """Every production rule (the settings and the demo users)."""
+    return production_settings_safety() + production_without_demo_users()
 
 
 def refuse_unsafe_production_start() -> None:

@@ -10,8 +10,34 @@ class LoginForm(AuthenticationForm):
 
 
 class ApiTokenForm(forms.Form):
-    name = forms.CharField(max_length=80, widget=forms.TextInput(attrs={"class": "form-control",
-                                                                        "placeholder": "e.g. Helpdesk integration"}))
+    """A new API token: a name, how long it lives, and the user's password again (a token acts as them)."""
+
+    EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("never", "Never")]
+
+    name = forms.CharField(max_length=80, label="Token name",
+                           widget=forms.TextInput(attrs={"class": "form-control",
+                                                         "placeholder": "e.g. Helpdesk integration"}),
+                           error_messages={"required": "Give the token a name (up to 80 characters).",
+                                           "max_length": "Give the token a name (up to 80 characters)."})
+    expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, initial="90", label="Expires after",
+                                   widget=forms.Select(attrs={"class": "form-select"}))
+    password = forms.CharField(strip=False, label="Your password",
+                               widget=forms.PasswordInput(attrs={"class": "form-control",
+                                                                 "autocomplete": "current-password"}))
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_expires_in(self) -> int | None:
+        value = self.cleaned_data["expires_in"]
+        return None if value == "never" else int(value)
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password. No token was created.")
+        return password
 
 
 class AuditFilterForm(forms.Form):

@@ -1,9 +1,12 @@
-"""Project middleware: sliding idle sessions, and a benchmark aid that counts SQL queries per response."""
+"""Project middleware: no caching of pages, no debug pages for anonymous visitors, sliding idle sessions, and a
+benchmark aid that counts SQL queries per response."""
 
 import time
 
 from django.conf import settings
 from django.db import connection
+from django.http import Http404
+from django.urls import get_resolver, get_urlconf
 
 
 class QueryCountHeaderMiddleware:
@@ -48,3 +51,58 @@ class SlidingSessionMiddleware:
             if now - session.get(self.KEY, 0) >= settings.SESSION_SLIDE_SECONDS:
                 session[self.KEY] = now  # marks the session modified: SessionMiddleware saves it with a new expiry
         return response
+
+
+class NoStoreMiddleware:
+    """Nothing the application answers is kept by a browser or a shared cache: pages and API responses carry
+    personal data, and a page left in the browser's cache outlives the session that was allowed to see it.
+
+    Sits below WhiteNoiseMiddleware, so static files (answered above it) keep their long-lived cache headers.
+    A view that sets its own Cache-Control keeps it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store, private"
+        return response
+
+
+class NoDebugPagesForAnonymousMiddleware:
+    """With DEBUG on (`make run`), Django answers errors with its technical pages: the 404 one lists every URL of
+    the portal, the 500 one a traceback and the settings. Only a signed-in user sees those; an anonymous visitor gets
+    the same plain error page production serves (the project's 400/404/500 handlers and templates).
+
+    Sits above every middleware that can fail, so it sees the technical page each of them is turned into.
+    """
+
+    STATUSES = (400, 404, 500)
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            settings.DEBUG
+            and response.status_code in self.STATUSES
+            and response.get("Content-Type", "").startswith("text/html")
+            and not self._signed_in(request)
+        ):
+            return self._plain_page(request, response.status_code)
+        return response
+
+    @staticmethod
+    def _signed_in(request) -> bool:
+        user = getattr(request, "user", None)  # absent when the failure came before authentication
+        return user is not None and user.is_authenticated
+
+    @staticmethod
+    def _plain_page(request, status: int):
+        handler = get_resolver(get_urlconf()).resolve_error_handler(status)
+        if status == 500:
+            return handler(request)
+        return handler(request, Http404() if status == 404 else None)

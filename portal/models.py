@@ -7,7 +7,9 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from portal.context import SOURCES
 from portal.roles import CAPABILITIES
@@ -82,7 +84,8 @@ class AccessLog(models.Model):
 
 class ApiTokenQuerySet(models.QuerySet):
     def active(self):
-        return self.filter(revoked_at__isnull=True)
+        """Tokens that still authenticate: not revoked and not past their expiry."""
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()), revoked_at__isnull=True)
 
 
 class ApiToken(models.Model):
@@ -97,8 +100,13 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)  # null: never expires
 
     objects = ApiTokenQuerySet.as_manager()
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @staticmethod
     def hash_secret(secret: str) -> str:

@@ -58,27 +58,32 @@ def audit_log(request):
     return render(request, template, context)
 
 
+def _settings_response(request, form, *, new_token=None, secret=None):
+    tokens = ApiToken.objects.filter(user=request.user).order_by("-created_at")
+    return render(request, "portal/settings.html",
+                  {"tokens": tokens, "form": form, "new_token": new_token, "secret": secret})
+
+
 @require_GET
 def settings_page(request):
-    tokens = ApiToken.objects.filter(user=request.user).order_by("-created_at")
-    return render(request, "portal/settings.html", {"tokens": tokens, "form": ApiTokenForm()})
+    return _settings_response(request, ApiTokenForm(user=request.user))
 
 
 @require_POST
 def api_token_create(request):
-    form = ApiTokenForm(request.POST)
+    """The secret is rendered on this response only: never in a message (the messages cookie is readable), the
+    session or a redirect, so it exists once, on the page that answers the POST."""
+    form = ApiTokenForm(request.POST, user=request.user)
     if form.is_valid():
         try:
             token, secret = services.api_token_create(user=request.user, name=form.cleaned_data["name"],
-                                                      actor=request.user)
+                                                      actor=request.user,
+                                                      expires_in_days=form.cleaned_data["expires_in"])
         except DomainError as exc:
-            messages.error(request, exc.message)
+            form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Token “{token.name}” created. Copy it now, it will not be shown again: "
-                                      f"{secret}")
-    else:
-        messages.error(request, "Give the token a name (up to 80 characters).")
-    return redirect("portal:settings")
+            return _settings_response(request, ApiTokenForm(user=request.user), new_token=token, secret=secret)
+    return _settings_response(request, form)
 
 
 @require_POST

@@ -13,8 +13,12 @@ GOOD_SECRET = "p" * 20 + "-long-random-production-secret-value-0123456789"
 
 
 def _check(**env):
-    return subprocess.run(manage_command("check", "--deploy", "--fail-level", "WARNING"), cwd=ROOT,
-                          env=subprocess_env(**env), capture_output=True, text=True, timeout=120)
+    return _manage("check", "--deploy", "--fail-level", "WARNING", **env)
+
+
+def _manage(*args, **env):
+    return subprocess.run(manage_command(*args), cwd=ROOT, env=subprocess_env(**env), capture_output=True,
+                          text=True, timeout=120)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -46,3 +50,27 @@ def test_development_has_no_such_rule(settings):
     settings.PRODUCTION = False
     UserFactory(username="agent", role="Agent")
     assert production_safety() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_demo_users_runs_in_production_while_they_exist():
+    from django.contrib.auth.models import User
+
+    UserFactory(username="agent")
+    UserFactory(username="admin")
+    production = {"DJANGO_ENV": "production", "SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "portal.example.com"}
+    assert "portal.E003" in _check(**production).stderr
+
+    result = _manage("delete_demo_users", **production)
+    assert result.returncode == 0, result.stderr
+    assert "Deleted the demo users: admin, agent." in result.stdout
+    assert not User.objects.filter(username__in=["agent", "admin"]).exists()
+    assert _check(**production).returncode == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_demo_users_still_runs_the_other_production_checks():
+    UserFactory(username="agent")
+    result = _manage("delete_demo_users", DJANGO_ENV="production", DEBUG="1", ALLOWED_HOSTS="portal.example.com")
+    assert result.returncode != 0
+    assert "portal.E002" in result.stderr and "portal.E003" not in result.stderr

@@ -54,6 +54,16 @@
       });
     }
 
+    // A secret is copied from its field and never repeated in a toast.
+    const copyFrom = event.target.closest("[data-copy-from]");
+    if (copyFrom) {
+      const field = document.getElementById(copyFrom.getAttribute("data-copy-from"));
+      if (field) {
+        field.select();
+        navigator.clipboard.writeText(field.value).then(function () { showToast("Copied", "success"); });
+      }
+    }
+
     const opener = event.target.closest("[data-open-dialog]");
     if (opener) {
       const dialog = document.getElementById(opener.getAttribute("data-open-dialog"));

@@ -11,14 +11,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("--name", default="command line")
+        parser.add_argument("--days", type=int, default=None,
+                            help="the token expires after this many days (default: it never expires)")
 
-    def handle(self, *args, username, name, **options):
+    def handle(self, *args, username, name, days, **options):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user called {username!r}.")
         try:
-            token, secret = api_token_create(user=user, name=name, actor=None)
+            token, secret = api_token_create(user=user, name=name, actor=None, expires_in_days=days)
         except DomainError as exc:
             raise CommandError(exc.message)
-        self.stderr.write(f"Token “{token.name}” for {username}; send it as 'Authorization: Bearer <token>':")
+        expiry = f"expires {token.expires_at:%Y-%m-%d %H:%M %Z}" if token.expires_at else "never expires"
+        self.stderr.write(f"Token “{token.name}” for {username} ({expiry}); "
+                          "send it as 'Authorization: Bearer <token>':")
         self.stdout.write(secret)

@@ -26,7 +26,7 @@ END $$;
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0002_roles'),
+        ('portal', '0003_apitoken_expiry'),
     ]
 
     operations = [

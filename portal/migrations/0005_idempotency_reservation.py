@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("portal", "0003_audit_append_only_chain"),
+        ("portal", "0004_audit_append_only_chain"),
     ]
 
     operations = [
