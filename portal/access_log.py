@@ -93,18 +93,29 @@ def view_label(request) -> str:
     return label
 
 
-def access_log_write(request, customer_ids: Iterable[int]) -> list:
-    """One INSERT: a row per customer whose data this request's response carries."""
+def access_log_write(request, customer_ids: Iterable[int]) -> None:
+    """One INSERT: a row per customer whose data this request's response carries.
+
+    Written as SQL because a directory page logs up to 100 customers on every search keystroke: bulk_create took
+    ~16 ms to build and bind 100 rows (4 ms for 25), this statement 1-3 ms; and it has one shape whatever the
+    number of rows, so a connection prepares it once.
+    """
+    from django.db import connection
+    from django.utils import timezone
+
     from portal.audit import client_ip  # the models load after this module (it is the template backend)
     from portal.models import AccessLog
 
-    view = view_label(request)[:AccessLog._meta.get_field("view").max_length]
+    meta = AccessLog._meta
+    column = {name: connection.ops.quote_name(meta.get_field(name).column)
+              for name in ("created_at", "user", "customer", "view", "ip_address", "request_id")}
+    sql = (f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({', '.join(column.values())}) "
+           f"SELECT %s, %s, customer_id, %s, %s::inet, %s FROM unnest(%s::bigint[]) AS ids(customer_id)")
     user = request.user if request.user.is_authenticated else None
-    ip, request_id = client_ip(request), current_request_id()
-    return AccessLog.objects.bulk_create([
-        AccessLog(user=user, customer_id=customer_id, view=view, ip_address=ip, request_id=request_id)
-        for customer_id in customer_ids
-    ])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [timezone.now(), user.pk if user else None,
+                             view_label(request)[:meta.get_field("view").max_length], client_ip(request),
+                             current_request_id(), list(customer_ids)])
 
 
 class AccessLogMiddleware:
