@@ -6,6 +6,7 @@ class CustomersConfig(AppConfig):
     name = "customers"
 
     def ready(self):
+        from customers import disclosures  # noqa: F401  (registers what carries customer data, for the access log)
         from customers.models import Customer, Storefront
         from customers.selectors.directory import DirectoryLookups
         from segments.models import Segment

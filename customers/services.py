@@ -1,7 +1,9 @@
 """Writes on a customer's profile: notes, tags and contact details.
 
 Each service is one transaction that locks the customer row, makes the change, and records it twice: an
-AuditEvent (for managers; who changed what, before/after) and an ActivityEvent (the customer's timeline).
+AuditEvent (for managers; who changed what) and an ActivityEvent (the customer's timeline). Neither copies a
+personal value: the audit row can never be deleted, so it names the changed fields and never holds the old or new
+name, email, phone, address or note text (DESIGN §7).
 Refusals raise DomainError with a sentence the agent can act on; nothing is changed then.
 """
 
@@ -156,7 +158,7 @@ def customer_profile_update(*, customer: Customer, actor, first_name: str, last_
     except ValidationError:
         raise DomainError("Enter a valid email address.", code="invalid_profile")
     customer = _lock_for_edit(customer)
-    before, after = changed_fields(customer, values)
+    _, after = changed_fields(customer, values)
     if not after:
         return []
     if "email" in after:
@@ -167,8 +169,9 @@ def customer_profile_update(*, customer: Customer, actor, first_name: str, last_
     for name, value in after.items():
         setattr(customer, name, value)
     customer.save(update_fields=[*after, "updated_at"])
+    # Every profile field is personal data: the append-only row records which fields changed, not their values.
     audit_record(actor=actor, action="customers.profile.updated", customer=customer, obj=customer,
-                 before=before, after=after)
+                 data={"fields": list(after)})
     labels = [str(Customer._meta.get_field(name).verbose_name) for name in after]
     activity_record(customer=customer, kind=ActivityEvent.Kind.PROFILE, action="profile.updated",
                     summary=f"Profile updated: {', '.join(labels)}", actor=actor, payload={"fields": list(after)})

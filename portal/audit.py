@@ -1,4 +1,4 @@
-"""The audit helper every service uses, and the access-log helper every customer read uses."""
+"""The audit helper every service uses. (Reads of customer data are logged by portal/access_log.py.)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from portal.context import current_request_id, current_source
-from portal.models import AccessLog, AuditEvent
+from portal.models import AuditEvent
 
 
 def _actor_label(actor) -> str:
@@ -28,7 +28,9 @@ def audit_record(
     """Write one audit row. Call it inside the service's transaction, so the row exists exactly when the change does.
 
     `obj` is the changed object (its `public_id` is used when it has one); `before`/`after` hold only the fields
-    that changed; `data` carries anything else worth knowing. Never put secrets or card numbers in any of them.
+    that changed; `data` carries anything else worth knowing. The row can never be deleted, so none of them may
+    hold a personal value (name, email, phone, address, free text), a secret or a card number: ids, amounts,
+    statuses and the *names* of changed fields only (DESIGN §7). Erasure must be able to leave zero copies.
     """
     object_type = obj._meta.label_lower if obj is not None else ""
     object_id = str(getattr(obj, "public_id", None) or getattr(obj, "pk", "") or "") if obj is not None else ""
@@ -48,7 +50,10 @@ def audit_record(
 
 
 def changed_fields(instance, new_values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The before/after pair for the fields whose value actually changes."""
+    """The before/after pair for the fields whose value actually changes.
+
+    For personal fields, record only the names (`data={"fields": list(after)}`), never this pair.
+    """
     before, after = {}, {}
     for name, value in new_values.items():
         old = getattr(instance, name)
@@ -78,13 +83,3 @@ def client_ip(request) -> str | None:
     except ValueError:
         return remote
 
-
-def access_log_record(*, request, customer, view: str) -> None:
-    """One INSERT per read of a customer's data (who, which customer, which view, when, from where)."""
-    AccessLog.objects.create(
-        user=request.user if request.user.is_authenticated else None,
-        customer=customer,
-        view=view,
-        ip_address=client_ip(request),
-        request_id=current_request_id(),
-    )

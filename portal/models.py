@@ -71,7 +71,7 @@ class AccessLog(models.Model):
                              db_constraint=False, related_name="+")
     customer = models.ForeignKey("customers.Customer", on_delete=models.DO_NOTHING, db_constraint=False,
                                  related_name="+")
-    view = models.CharField(max_length=80)  # e.g. customers.profile:payments, api.customers.detail
+    view = models.CharField(max_length=80)  # URL name (+ tab, + write method): customers:profile_tab:payments
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
 

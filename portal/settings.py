@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Inside the request id and the user: writes an AccessLog row per customer a response discloses.
+    "portal.access_log.AccessLogMiddleware",
 ]
 
 if env.bool("QUERY_COUNT_HEADER", default=False):  # benchmarks only (bench/harness.py)
@@ -76,7 +78,9 @@ WSGI_APPLICATION = "portal.wsgi.application"
 
 TEMPLATES = [
     {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # Django's engine; a render also marks the customers its context carries for the access log.
+        "BACKEND": "portal.access_log.Templates",
+        "NAME": "django",  # the name django-template-partials looks for when it installs its loader
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {

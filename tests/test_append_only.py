@@ -15,7 +15,8 @@ from django.db import DatabaseError, connection, transaction
 from django.test import RequestFactory
 from django.utils import timezone
 
-from portal.audit import access_log_record, audit_record
+from portal.access_log import access_log_write
+from portal.audit import audit_record
 from portal.audit_chain import verify_chain
 from portal.db_roles import APPEND_ONLY_TABLES, application_user, owner_credentials
 from portal.models import AccessLog, AuditEvent
@@ -29,7 +30,7 @@ def _write_one_of_each(agent):
     audit_record(actor=agent, action="customers.tag.added", customer=customer, obj=customer, data={"tag": "vip"})
     request = RequestFactory().get("/customers/x/", REMOTE_ADDR="10.1.2.3")
     request.user = agent
-    access_log_record(request=request, customer=customer, view="customers.profile:overview")
+    access_log_write(request, [customer.pk])
 
 
 def _refused(statement: str, params=()):
@@ -148,7 +149,7 @@ def chained_rows(transactional_db):
 
     request = RequestFactory().get("/")
     request.user = AnonymousUser()
-    access_log_record(request=request, customer=CustomerFactory(), view="tests")
+    access_log_write(request, [CustomerFactory().pk])
     return [audit_record(actor=None, action=f"tests.event.{i}", data={"i": i}).pk for i in range(5)]
 
 

@@ -5,7 +5,8 @@ import re
 import pytest
 from django.test import RequestFactory
 
-from portal.audit import access_log_record, audit_record, changed_fields
+from portal.access_log import access_log_write
+from portal.audit import audit_record, changed_fields
 from portal.context import action_source
 from portal.cursors import encode_cursor
 from portal.models import AccessLog, AuditEvent
@@ -16,14 +17,14 @@ from tests.factories import CustomerFactory
 def audit_event(agent):
     customer = CustomerFactory()
     return audit_record(actor=agent, action="customers.profile.updated", customer=customer, obj=customer,
-                        before={"phone": "1"}, after={"phone": "2"})
+                        before={"status": "active"}, after={"status": "inactive"})
 
 
 @pytest.fixture
 def access_log(agent):
     request = RequestFactory().get("/customers/x/", REMOTE_ADDR="10.1.2.3")
     request.user = agent
-    access_log_record(request=request, customer=CustomerFactory(), view="customers.profile:overview")
+    access_log_write(request, [CustomerFactory().pk])
     return AccessLog.objects.get()
 
 
@@ -33,7 +34,7 @@ def test_audit_record_keeps_who_what_and_where_from(agent, audit_event):
     assert audit_event.object_type == "customers.customer"
     assert audit_event.object_id.startswith("cus_")
     assert audit_event.source == "agent"
-    assert (audit_event.before, audit_event.after) == ({"phone": "1"}, {"phone": "2"})
+    assert (audit_event.before, audit_event.after) == ({"status": "active"}, {"status": "inactive"})
 
 
 @pytest.mark.django_db
@@ -52,7 +53,7 @@ def test_changed_fields_lists_only_real_changes():
 
 @pytest.mark.django_db
 def test_access_log_records_user_customer_view_and_ip(access_log, agent):
-    assert (access_log.user, access_log.view, access_log.ip_address) == (agent, "customers.profile:overview", "10.1.2.3")
+    assert (access_log.user, access_log.view, access_log.ip_address) == (agent, "/customers/x/", "10.1.2.3")
 
 
 @pytest.mark.django_db
@@ -94,3 +95,12 @@ def test_audit_viewer_shows_the_newest_events_for_a_bad_cursor(manager, client_f
     page = response.content.decode()
     assert "tests.event.54" in page and "tests.event.04" not in page
     assert "This page link is not valid" in page and "Showing the newest events." in page
+
+
+@pytest.mark.django_db
+def test_audit_viewer_names_changed_fields_without_values(manager, client_for, agent):
+    customer = CustomerFactory()
+    audit_record(actor=agent, action="customers.profile.updated", customer=customer, obj=customer,
+                 data={"fields": ["first_name", "email"]})
+    page = client_for(manager).get("/audit/").content.decode()
+    assert "<b>Changed</b>: First name, Email" in page

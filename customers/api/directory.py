@@ -3,9 +3,18 @@
 from django.http import JsonResponse
 
 from customers.filters import find_customers
+from portal.access_log import serializes_customer_data
 from portal.api import api_view, iso, money
 from portal.errors import ApiError
 from portal.roles import Cap
+
+
+@serializes_customer_data
+def directory_row_json(customer) -> dict:
+    return {"id": customer.public_id, "name": customer.full_name, "email": customer.email, "status": customer.status,
+            "plan": customer.plan.code if customer.plan else None, "mrr": money(customer.mrr, customer.currency),
+            "since": iso(customer.registered_at),
+            "storefront": customer.storefront.code if customer.storefront else None, "region": customer.country}
 
 
 @api_view(capability=Cap.VIEW_CUSTOMERS)
@@ -17,13 +26,7 @@ def customer_list(request):
         raise ApiError(400, "invalid_parameters", " ".join(found.errors))
     page = found.page
     return JsonResponse({
-        "results": [
-            {"id": c.public_id, "name": c.full_name, "email": c.email, "status": c.status,
-             "plan": c.plan.code if c.plan else None, "mrr": money(c.mrr, c.currency),
-             "since": iso(c.registered_at), "storefront": c.storefront.code if c.storefront else None,
-             "region": c.country}
-            for c in page.rows
-        ],
+        "results": [directory_row_json(customer) for customer in page.rows],
         "next": page.next_cursor,
         "previous": page.previous_cursor,
         "count": {"value": page.count.value, "exact": page.count.exact},

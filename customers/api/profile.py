@@ -1,6 +1,7 @@
 """JSON API for one customer: `GET/PATCH /api/v1/customers/<cus>` and its payments, activity, notes and tags.
 
-Same access helper, selectors and services as the profile page; every read writes one AccessLog row.
+Same access helper, selectors and services as the profile page. The shapes below that carry the customer's data
+are marked `@serializes_customer_data`: a response built with them writes the customer's AccessLog row.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from customers.selectors.profile import (
     customer_tag_names,
 )
 from portal.api import api_view, iso, json_body, money
-from portal.audit import access_log_record
+from portal.access_log import serializes_customer_data
 from portal.cursors import InvalidCursor
 from portal.errors import ApiError
 from portal.roles import Cap
@@ -23,6 +24,7 @@ from portal.roles import Cap
 
 # ---- Shapes ----------------------------------------------------------------------------------------------------
 
+@serializes_customer_data
 def overview_json(overview: ProfileOverview) -> dict:
     customer, metrics, live = overview.customer, overview.metrics, overview.live_subscription
     return {
@@ -60,6 +62,7 @@ def method_json(method) -> dict | None:
     return {"kind": method.kind, "brand": method.brand or None, "last4": method.last4 or None}
 
 
+@serializes_customer_data
 def subscription_json(sub) -> dict:
     return {
         "id": sub.public_id,
@@ -75,6 +78,7 @@ def subscription_json(sub) -> dict:
     }
 
 
+@serializes_customer_data
 def payment_json(payment) -> dict:
     return {
         "id": payment.public_id,
@@ -88,19 +92,28 @@ def payment_json(payment) -> dict:
     }
 
 
+@serializes_customer_data
 def activity_json(event) -> dict:
     return {"created_at": iso(event.created_at), "kind": event.kind, "action": event.action,
             "summary": event.summary, "source": event.source,
             "actor": event.actor.get_username() if event.actor else None}
 
 
+@serializes_customer_data
 def note_json(note) -> dict:
     return {"body": note.body, "author": note.author.get_username() if note.author else None,
             "created_at": iso(note.created_at)}
 
 
-def page_json(page: Page, shape) -> dict:
+@serializes_customer_data
+def customer_page_json(customer, page: Page, shape) -> dict:
+    """One page of a customer's payments, activity or notes (an empty page still says something about them)."""
     return {"results": [shape(row) for row in page.rows], "next_cursor": page.next_cursor}
+
+
+@serializes_customer_data
+def customer_tags_json(customer, **extra) -> dict:
+    return {**extra, "tags": customer_tag_names(customer)}
 
 
 # ---- Input -----------------------------------------------------------------------------------------------------
@@ -130,8 +143,6 @@ def customer_detail(request, public_id: str):
     if request.method == "PATCH":
         _update_profile(request, public_id)
     overview = access_customer_profile(request.user, public_id)
-    if request.method == "GET":
-        access_log_record(request=request, customer=overview.customer, view="api.customers.detail")
     data = overview_json(overview)
     data["subscriptions"] = [subscription_json(sub) for sub in customer_subscriptions(overview.customer)]
     return JsonResponse(data)
@@ -157,8 +168,7 @@ def _update_profile(request, public_id: str) -> None:
 def customer_payments_list(request, public_id: str):
     customer = access_customer(request.user, public_id)
     page = customer_payments(customer, after=_query(PageForm, request)["cursor"])
-    access_log_record(request=request, customer=customer, view="api.customers.payments")
-    return JsonResponse(page_json(page, payment_json))
+    return JsonResponse(customer_page_json(customer, page, payment_json))
 
 
 @api_view(capability=Cap.VIEW_CUSTOMERS)
@@ -166,8 +176,7 @@ def customer_activity_list(request, public_id: str):
     customer = access_customer(request.user, public_id)
     query = _query(ActivityFilterForm, request)
     page = customer_activity(customer, kind=query["kind"], after=query["cursor"])
-    access_log_record(request=request, customer=customer, view="api.customers.activity")
-    return JsonResponse(page_json(page, activity_json))
+    return JsonResponse(customer_page_json(customer, page, activity_json))
 
 
 @api_view(methods=("GET", "POST"), capability=Cap.VIEW_CUSTOMERS)
@@ -180,8 +189,7 @@ def customer_notes_list(request, public_id: str):
         return JsonResponse(note_json(note), status=201)
     customer = access_customer(request.user, public_id)
     page = customer_notes(customer, after=_query(PageForm, request)["cursor"])
-    access_log_record(request=request, customer=customer, view="api.customers.notes")
-    return JsonResponse(page_json(page, note_json))
+    return JsonResponse(customer_page_json(customer, page, note_json))
 
 
 @api_view(methods=("POST",), capability=Cap.EDIT_CUSTOMERS)
@@ -190,11 +198,11 @@ def customer_tag_add(request, public_id: str):
     customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
     tag = services.customer_tag_add(customer=customer, name=_string_field(json_body(request), "name"),
                                     actor=request.user)
-    return JsonResponse({"tag": tag.name, "tags": customer_tag_names(customer)}, status=201)
+    return JsonResponse(customer_tags_json(customer, tag=tag.name), status=201)
 
 
 @api_view(methods=("DELETE",), capability=Cap.EDIT_CUSTOMERS)
 def customer_tag_remove(request, public_id: str, name: str):
     customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
     services.customer_tag_remove(customer=customer, name=name, actor=request.user)
-    return JsonResponse({"tags": customer_tag_names(customer)})
+    return JsonResponse(customer_tags_json(customer))

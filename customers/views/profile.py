@@ -23,7 +23,6 @@ from customers.selectors.profile import (
     customer_tag_names, tag_suggestions,
 )
 from portal.access import require_capability
-from portal.audit import access_log_record
 from portal.errors import DomainError
 from portal.roles import Cap
 
@@ -74,6 +73,7 @@ def _notes_tab(request, customer, note_form: NoteForm | None = None) -> dict:
 
 TAB_CONTENT = {"subscriptions": _subscriptions_tab, "payments": _payments_tab, "activity": _activity_tab,
                "notes": _notes_tab}
+PAGED_TABS = {"payments", "activity", "notes"}  # the tabs with "older …" rows (subscriptions are all shown at once)
 
 
 def _header_context(overview) -> dict:
@@ -86,7 +86,7 @@ def _profile_template(request, tab: str) -> str:
     target = request.htmx.target if request.htmx and not request.htmx.history_restore_request else None
     if target == "profile-tabs":
         return f"{TEMPLATE}#tabs"
-    if target == f"{tab}-more":
+    if target == f"{tab}-more" and tab in PAGED_TABS:
         return f"{TEMPLATE}#{tab}_rows"
     return TEMPLATE
 
@@ -102,7 +102,6 @@ def profile(request, public_id: str, tab: str = DEFAULT_TAB):
         customer, context = overview.customer, _header_context(overview)
     else:
         customer, context = access_customer(request.user, public_id), {}
-    access_log_record(request=request, customer=customer, view=f"customers.profile:{tab}")
     context.update({"customer": customer, "tab": tab, "tabs": TABS, **TAB_CONTENT[tab](request, customer)})
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))  # one URL, two representations
@@ -190,7 +189,6 @@ def tag_suggest(request, public_id: str):
 def profile_edit(request, public_id: str):
     customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
     if request.method == "GET":  # the form is loaded on demand: it is not part of every profile view
-        access_log_record(request=request, customer=customer, view="customers.profile:edit")
         template = f"{TEMPLATE}#profile_form" if request.htmx else EDIT_TEMPLATE
         return render(request, template, {"customer": customer, "profile_form": ProfileForm(customer=customer)})
 

@@ -1,6 +1,7 @@
 from django import template
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 
 from portal.money import format_money
 
@@ -15,13 +16,19 @@ def money(amount, currency="USD"):
     return format_money(int(amount), currency or "USD")
 
 
+def _field_label(name: str) -> str:
+    return capfirst(str(name).replace("_", " "))
+
+
 @register.filter
 def audit_changes(event):
-    """(field, before, after) rows for an audit event; falls back to its data payload."""
+    """(label, before, after) rows for an audit event: its before/after pairs (non-personal values such as a
+    status), else its data payload, where the names of changed personal fields read "Changed: First name, Email"."""
     if event.after or event.before:
         keys = list(dict.fromkeys([*event.before.keys(), *event.after.keys()]))
         return [(k, event.before.get(k, ""), event.after.get(k, "")) for k in keys]
-    return [(k, None, v) for k, v in event.data.items()]
+    return [("Changed", None, ", ".join(_field_label(name) for name in value)) if key == "fields"
+            and isinstance(value, list) else (key, None, value) for key, value in event.data.items()]
 
 
 @register.simple_tag

@@ -35,7 +35,8 @@ def test_it_returns_results_next_and_count(api_client_for, agent, ada):
         "previous": None,
         "count": {"value": 1, "exact": True},
     }
-    assert not AccessLog.objects.exists()
+    assert list(AccessLog.objects.values_list("customer", "user", "view")) == [(ada.pk, agent.pk,
+                                                                                "api_customer_list")]
 
 
 def test_the_session_works_too(client_for, agent, ada):
@@ -108,7 +109,7 @@ def test_a_page_costs_a_fixed_number_of_queries(api_client_for, agent, ada, djan
         CustomerFactory()
     client = api_client_for(agent)
     cursor = client.get(API, {"q": "example", "sort": "name"}).json()["next"]
-    # token + user (2), permissions (2); plans, storefronts, estimate, page, capped count
-    with django_assert_max_num_queries(9):
+    # token + user (2), permissions (2); plans, storefronts, estimate, page, capped count; the access-log INSERT
+    with django_assert_max_num_queries(10):
         response = client.get(API, {"q": "example", "sort": "name", "cursor": cursor})
     assert len(response.json()["results"]) == 25

@@ -257,9 +257,9 @@ def test_history_restore_gets_the_full_page(agent_client, customer):
 def test_every_view_writes_one_access_log_row(agent_client, agent, customer, tab):
     agent_client.get(profile_url(customer, tab))
     agent_client.get(profile_url(customer, tab or "subscriptions"), headers=HTMX)
-    rows = list(AccessLog.objects.filter(customer=customer).values_list("user", "view"))
-    expected_view = f"customers.profile:{tab or 'subscriptions'}"
-    assert rows == [(agent.pk, expected_view), (agent.pk, expected_view)]
+    rows = list(AccessLog.objects.filter(customer=customer).order_by("id").values_list("user", "view"))
+    page_view = f"customers:profile_tab:{tab}" if tab else "customers:profile"
+    assert rows == [(agent.pk, page_view), (agent.pk, f"customers:profile_tab:{tab or 'subscriptions'}")]
 
 
 @pytest.mark.parametrize("tab", ["subscriptions", "payments", "activity", "notes"])

@@ -128,7 +128,7 @@ def test_patch_changes_contact_details_with_the_same_rules(api, customer):
     response = send(api, "patch", base(customer), {"phone": "+44 20 0000 0000", "city": "Cambridge"})
     assert response.status_code == 200 and response.json()["address"]["city"] == "Cambridge"
     audit = AuditEvent.objects.get(customer=customer, action="customers.profile.updated")
-    assert audit.after == {"phone": "+44 20 0000 0000", "city": "Cambridge"} and audit.source == "api"
+    assert audit.data == {"fields": ["phone", "city"]} and audit.after == {} and audit.source == "api"
     CustomerFactory(email="taken@example.com")
     assert send(api, "patch", base(customer), {"email": "taken@example.com"}).status_code == 422
     assert send(api, "patch", base(customer), {"email": "nope"}).status_code == 422
@@ -146,8 +146,8 @@ def test_idempotency_key_replays_a_note(api, customer):
     assert Note.objects.filter(customer=customer, body="Once").count() == 1
 
 
-@pytest.mark.parametrize("suffix, view", [("", "api.customers.detail"), ("/payments", "api.customers.payments"),
-                                          ("/activity", "api.customers.activity"), ("/notes", "api.customers.notes")])
+@pytest.mark.parametrize("suffix, view", [("", "api_customer_detail"), ("/payments", "api_customer_payments"),
+                                          ("/activity", "api_customer_activity"), ("/notes", "api_customer_notes")])
 def test_each_read_writes_one_access_log_row(api, agent, customer, suffix, view):
     assert api.get(base(customer) + suffix).status_code == 200
     assert list(AccessLog.objects.values_list("user", "customer", "view")) == [(agent.pk, customer.pk, view)]

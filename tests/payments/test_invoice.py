@@ -49,7 +49,7 @@ def test_invoice_page_shows_lines_tax_payments_and_refunds(agent, client_for, in
                      "Amount due after credit", "$21.00", "Mastercard •••• 5454", "Failed", "Insufficient funds",
                      "Partially refunded", "Service outage", "−$5.00", invoice_url(invoice, pdf=True)):
         assert expected in page, expected
-    assert AccessLog.objects.get().view == "payments.invoice"
+    assert AccessLog.objects.get().view == "payments:invoice"
 
 
 def test_invoice_without_tax_has_no_tax_row(agent, client_for):
@@ -78,7 +78,7 @@ def test_invoice_pdf_is_a_real_pdf_with_the_invoice_number(agent, client_for, in
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
     # The invoice number is the document's heading, which WeasyPrint also writes as the PDF outline entry.
     assert b"(Invoice INV-2026-004217)" in _pdf_strings(pdf)
-    assert AccessLog.objects.get().view == "payments.invoice:pdf"
+    assert AccessLog.objects.get().view == "payments:invoice_pdf"
 
 
 def test_unknown_invoice_is_404(agent, client_for):

@@ -1,0 +1,251 @@
+"""Every response that carries a customer's personal data writes an AccessLog row: checked on every URL.
+
+The walk calls each URL pattern of the portal the ways it can be called (a page, an htmx partial, the JSON API;
+reads, writes that change something, writes that change nothing, writes that are refused) against a customer with
+distinctive personal values. Whenever a response body contains one of a customer's values, that request must
+have written an AccessLog row for that customer. Each call also says whether it discloses the customer's data
+(a PDF or a payments list carries it without a name in plain text), and that must match what was logged.
+
+A URL pattern the walk does not know how to call fails `test_the_walk_knows_every_route`: a new route is
+classified here when it is added.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.db.models import Max
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from customers import services
+from customers.models import CustomerTag
+from portal.models import AccessLog, ApiToken
+from tests.factories import (
+    ActivityEventFactory, CustomerFactory, NoteFactory, PaymentFactory, PaymentMethodFactory, PlanFactory,
+    SubscriptionFactory, TagFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+NOTE_TEXT = "Xyloquartz promised a callback"
+
+
+@dataclass
+class World:
+    subject: object
+    other: object
+    invoice: object
+    token: object
+
+
+@pytest.fixture
+def world(agent, manager):
+    plan = PlanFactory(code="pro-monthly", name="Pro Monthly", price=2500)
+    subject = CustomerFactory(first_name="Zebulonqx", last_name="Quorvath", email="zebulonqx.old@pii.example",
+                              phone="+1 555 0199", address_line1="Quillfeather Lane 7", city="Vexmoor",
+                              postal_code="QX9 7ZZ", country="GB", status="active", plan=plan, mrr=2500)
+    other = CustomerFactory(first_name="Ottoline", last_name="Brackwater", email="ottoline@pii.example",
+                            phone="+1 555 0142", address_line1="Marrowgate 3")
+    card = PaymentMethodFactory(customer=subject)
+    SubscriptionFactory(customer=subject, plan=plan, payment_method=card)
+    payment = PaymentFactory(customer=subject, payment_method=card)
+    NoteFactory(customer=subject, author=agent, body=NOTE_TEXT)
+    ActivityEventFactory(customer=subject, summary="Plan changed")
+    CustomerTag.objects.create(customer=subject, tag=TagFactory(name="vip"))
+    TagFactory(name="gold")
+    # A real edit, so the audit page has a profile change to show (names of fields, never the values).
+    services.customer_profile_update(customer=subject, actor=agent, first_name="Zebulonqx", last_name="Quorvath",
+                                     email="zebulonqx@pii.example", phone="+1 555 0199",
+                                     address_line1="Quillfeather Lane 7", city="Vexmoor", postal_code="QX9 7ZZ",
+                                     country="GB")
+    subject.refresh_from_db()
+    token = ApiToken.objects.create(user=agent, name="walk", key_hash="0" * 64, hint="cpt_walk")
+    return World(subject=subject, other=other, invoice=payment.invoice, token=token)
+
+
+def personal_values(customer) -> list[str]:
+    customer.refresh_from_db()
+    values = [customer.first_name, customer.last_name, customer.email, customer.phone, customer.address_line1,
+              customer.city, customer.postal_code]
+    if customer.notes.filter(body=NOTE_TEXT).exists():
+        values.append(NOTE_TEXT)
+    return [value for value in values if value]
+
+
+# ---- How to call each route ------------------------------------------------------------------------------------
+
+def _subject(world):
+    return {"public_id": world.subject.public_id}
+
+
+def _tab(tab):
+    return lambda world: {**_subject(world), "tab": tab}
+
+
+PROFILE_NOOP = {"first_name": "Zebulonqx", "last_name": "Quorvath", "email": "zebulonqx@pii.example",
+                "phone": "+1 555 0199", "address_line1": "Quillfeather Lane 7", "address_line2": "", "city": "Vexmoor",
+                "postal_code": "QX9 7ZZ", "country": "GB"}
+PROFILE_CHANGE = {**PROFILE_NOOP, "phone": "+1 555 0177", "city": "Wrenhallow"}
+PROFILE_INVALID = {**PROFILE_NOOP, "email": "not-an-email"}
+
+
+@dataclass(frozen=True)
+class Call:
+    route: str
+    method: str = "get"
+    kind: str = "page"  # page: a plain browser request; htmx: a partial; api: JSON with a bearer token
+    discloses: bool = False  # the response carries the subject's personal data
+    kwargs: Callable = lambda world: {}
+    data: dict | None = None
+    query: dict | None = None
+    target: str | None = None  # the HX-Target of an htmx request
+    persona: str | None = "agent"  # None: signed out
+    note: str = ""
+
+    @property
+    def id(self) -> str:
+        return "-".join(part for part in (self.route, self.method, self.kind, self.note) if part)
+
+
+def _profile_tab_calls():
+    for tab in ("subscriptions", "payments", "activity", "notes"):
+        yield Call("customers:profile_tab", kind="page", discloses=True, kwargs=_tab(tab), note=tab)
+        yield Call("customers:profile_tab", kind="htmx", discloses=True, kwargs=_tab(tab), target="profile-tabs",
+                   note=tab)
+        yield Call("customers:profile_tab", kind="htmx", discloses=True, kwargs=_tab(tab), target=f"{tab}-more",
+                   note=f"{tab}-more")
+
+
+CALLS = [
+    Call("home"),
+    Call("healthz", persona=None),
+    Call("login", persona=None),
+    Call("logout", method="post"),
+    Call("portal:audit", persona="manager"),
+    Call("portal:audit", kind="htmx", persona="manager", target="audit-results"),
+    Call("portal:settings"),
+    Call("portal:api_token_create", method="post", data={"name": "ci"}),
+    Call("portal:api_token_revoke", method="post", kwargs=lambda world: {"token_id": world.token.pk}),
+    # Directory: every listed customer is disclosed
+    Call("customers:directory", discloses=True),
+    Call("customers:directory", kind="htmx", discloses=True, query={"q": "zebulonqx"}, target="directory-results"),
+    Call("customers:directory", query={"q": "zebulonqx@pii.example"}, note="exact-email-redirects"),
+    Call("customers:directory", query={"q": "nobody-matches-this"}, note="no-match"),
+    # Profile
+    Call("customers:profile", discloses=True, kwargs=_subject),
+    Call("customers:profile", kind="htmx", discloses=True, kwargs=_subject, target="profile-tabs"),
+    *_profile_tab_calls(),
+    Call("customers:profile_edit", discloses=True, kwargs=_subject),
+    Call("customers:profile_edit", kind="htmx", discloses=True, kwargs=_subject),
+    Call("customers:profile_edit", "post", "htmx", True, _subject, PROFILE_CHANGE, note="change"),
+    Call("customers:profile_edit", "post", "htmx", True, _subject, PROFILE_NOOP, note="noop"),
+    Call("customers:profile_edit", "post", "htmx", True, _subject, PROFILE_INVALID, note="invalid"),
+    Call("customers:profile_edit", "post", "page", False, _subject, PROFILE_CHANGE, note="change-redirects"),
+    Call("customers:profile_edit", "post", "page", False, _subject, PROFILE_NOOP, note="noop-redirects"),
+    Call("customers:profile_edit", "post", "page", True, _subject, PROFILE_INVALID, note="invalid"),
+    Call("customers:note_add", "post", "htmx", True, _subject, {"body": "Second call"}, note="valid"),
+    Call("customers:note_add", "post", "htmx", True, _subject, {"body": ""}, note="invalid"),
+    Call("customers:note_add", "post", "page", False, _subject, {"body": "Second call"}, note="redirects"),
+    Call("customers:tag_add", "post", "htmx", True, _subject, {"name": "gold"}, note="valid"),
+    Call("customers:tag_add", "post", "htmx", True, _subject, {"name": "VIP"}, note="duplicate"),
+    Call("customers:tag_add", "post", "page", False, _subject, {"name": "gold"}, note="redirects"),
+    Call("customers:tag_remove", "post", "htmx", True, _subject, {"name": "vip"}, note="valid"),
+    Call("customers:tag_remove", "post", "htmx", True, _subject, {"name": "none-such"}, note="invalid"),
+    Call("customers:tag_remove", "post", "page", False, _subject, {"name": "vip"}, note="redirects"),
+    Call("customers:tag_suggest", kind="htmx", kwargs=_subject, query={"name": "go"}, target="tag-suggestions"),
+    # Invoices: name and billing address
+    Call("payments:invoice", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
+    Call("payments:invoice_pdf", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
+    # JSON API
+    Call("api_me", kind="api"),
+    Call("api_customer_list", kind="api", discloses=True, query={"q": "zebulonqx"}),
+    Call("api_customer_list", kind="api", query={"q": "nobody-matches-this"}, note="no-match"),
+    Call("api_customer_detail", kind="api", discloses=True, kwargs=_subject),
+    Call("api_customer_detail", "patch", "api", True, _subject, {"city": "Wrenhallow"}, note="change"),
+    Call("api_customer_detail", "patch", "api", True, _subject, {"city": "Vexmoor"}, note="noop"),
+    Call("api_customer_detail", "patch", "api", True, _subject, {}, note="empty"),
+    Call("api_customer_detail", "patch", "api", False, _subject, {"email": "nope"}, note="invalid"),
+    Call("api_customer_payments", kind="api", discloses=True, kwargs=_subject),
+    Call("api_customer_activity", kind="api", discloses=True, kwargs=_subject),
+    Call("api_customer_notes", kind="api", discloses=True, kwargs=_subject),
+    Call("api_customer_notes", "post", "api", True, _subject, {"body": "Second call"}),
+    Call("api_customer_notes", "post", "api", False, _subject, {"body": ""}, note="invalid"),
+    Call("api_customer_tags", "post", "api", True, _subject, {"name": "gold"}),
+    Call("api_customer_tags", "post", "api", False, _subject, {"name": "vip"}, note="duplicate"),
+    Call("api_customer_tag", "delete", "api", True, lambda world: {**_subject(world), "name": "vip"}),
+    Call("api_customer_tag", "delete", "api", False, lambda world: {**_subject(world), "name": "none-such"},
+         note="invalid"),
+]
+
+
+def _routes(resolver=None, namespace=""):
+    """(view name, pattern) of every URL the portal serves; Django's admin is checked on its own below."""
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            if entry.app_name == "admin":
+                continue
+            yield from _routes(entry, f"{namespace}{entry.namespace}:" if entry.namespace else namespace)
+        elif isinstance(entry, URLPattern):
+            yield (f"{namespace}{entry.name}" if entry.name else f"<unnamed {entry.pattern}>"), entry.pattern
+
+
+def test_the_walk_knows_every_route():
+    """A new URL must be added to CALLS: say how to call it and whether it shows a customer's data."""
+    unknown = sorted({name for name, _ in _routes()} - {call.route for call in CALLS})
+    assert unknown == [], f"classify these routes in {__name__}.CALLS: {unknown}"
+    assert {call.route for call in CALLS} <= {name for name, _ in _routes()}, "CALLS names a route that is gone"
+
+
+def test_the_admin_shows_no_customer_data():
+    """Django's admin is not walked: it must not register a model that holds a customer's data."""
+    registered = [model._meta.label for app in ("customers", "payments", "subscriptions", "segments", "support",
+                                                "privacy", "portal")
+                  for model in apps.get_app_config(app).get_models() if admin.site.is_registered(model)]
+    assert registered == [], "walk the admin pages of these models for the access log"
+
+
+def _client(call: Call, request, api_client_for, client_for) -> tuple[Client, object]:
+    if call.persona is None:
+        return Client(), None
+    user = request.getfixturevalue(call.persona)
+    return (api_client_for(user) if call.kind == "api" else client_for(user)), user
+
+
+@pytest.mark.parametrize("call", CALLS, ids=lambda call: call.id)
+def test_a_response_with_personal_data_is_logged(call, world, request, api_client_for, client_for):
+    client, user = _client(call, request, api_client_for, client_for)
+    url = reverse(call.route, kwargs=call.kwargs(world))
+    headers = {}
+    if call.kind == "htmx":
+        headers = {"HX-Request": "true", **({"HX-Target": call.target} if call.target else {})}
+    last_id = AccessLog.objects.aggregate(last=Max("id"))["last"] or 0
+    before = {customer.pk: personal_values(customer) for customer in (world.subject, world.other)}
+
+    if call.kind == "api" and call.method != "get":
+        response = getattr(client, call.method)(url, data=json.dumps(call.data or {}),
+                                                content_type="application/json")
+    elif call.method == "get":
+        response = client.get(url, call.query or {}, headers=headers)
+    else:
+        response = getattr(client, call.method)(url, call.data or {}, headers=headers)
+    assert response.status_code < 500
+
+    rows = list(AccessLog.objects.filter(id__gt=last_id))
+    logged = {row.customer_id for row in rows}
+    body = response.content.decode(errors="replace")
+    for customer in (world.subject, world.other):
+        values = set(before[customer.pk]) | set(personal_values(customer))  # before and after an edit
+        shown = sorted(value for value in values if value in body)
+        assert not shown or customer.pk in logged, (
+            f"{call.id} answered {response.status_code} with {shown} of {customer.public_id} but wrote no "
+            f"AccessLog row for them")
+    assert (world.subject.pk in logged) == call.discloses, (
+        f"{call.id}: expected {'an' if call.discloses else 'no'} AccessLog row for the customer")
+    for row in rows:
+        assert row.user_id == getattr(user, "pk", None) and row.request_id and row.view.startswith(call.route)

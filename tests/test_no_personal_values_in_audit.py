@@ -1,0 +1,154 @@
+"""No personal values in rows that can never be deleted (DESIGN §7).
+
+Every write service of every app (a public function in `<app>/services.py` that takes a keyword-only `actor`) is
+run against a customer with distinctive personal values, changing them where it can; then every row of the
+append-only AuditEvent and AccessLog tables, and of the customer timeline (ActivityEvent, which erasure can
+anonymise, but which should not copy them either), is searched for those values. A new service fails
+`test_every_write_service_is_exercised` until it has an entry in SERVICES.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+
+from customers.models import ActivityEvent, Customer
+from customers.services import PROFILE_FIELDS
+from portal.models import AccessLog, ApiToken, AuditEvent
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+BEFORE = {"first_name": "Zebulonqx", "last_name": "Quorvath", "email": "zebulonqx@pii.example",
+          "phone": "+1 555 0199", "address_line1": "Quillfeather Lane 7", "address_line2": "Flat Wyvernquill",
+          "city": "Vexmoor", "postal_code": "QX9 7ZZ", "country": "GB"}
+AFTER = {"first_name": "Ysoldequin", "last_name": "Marrowvane", "email": "ysoldequin@pii.example",
+         "phone": "+1 555 0177", "address_line1": "Thistlebrook Row 12", "address_line2": "Unit Ospreyhall",
+         "city": "Wrenhallow", "postal_code": "WR4 1YY", "country": "NZ"}
+NOTE_BODY = "Xyloquartz said the card was stolen"
+PERSONAL_VALUES = [*BEFORE.values(), *AFTER.values(), NOTE_BODY]
+
+
+def _note_add(customer, actor):
+    from customers.services import customer_note_add
+
+    customer_note_add(customer=customer, body=NOTE_BODY, actor=actor)
+
+
+def _tag_add(customer, actor):
+    from customers.services import customer_tag_add
+
+    customer_tag_add(customer=customer, name="vip", actor=actor)
+
+
+def _tag_remove(customer, actor):
+    from customers.services import customer_tag_add, customer_tag_remove
+
+    customer_tag_add(customer=customer, name="vip", actor=actor)
+    customer_tag_remove(customer=customer, name="vip", actor=actor)
+
+
+def _profile_update(customer, actor):
+    from customers.services import customer_profile_update
+
+    customer_profile_update(customer=customer, actor=actor, **AFTER)
+
+
+def _api_token_create(customer, actor):
+    from portal.services import api_token_create
+
+    api_token_create(user=actor, name="ci", actor=actor)
+
+
+def _api_token_revoke(customer, actor):
+    from portal.services import api_token_create, api_token_revoke
+
+    token, _ = api_token_create(user=actor, name="ci", actor=actor)
+    api_token_revoke(token=ApiToken.objects.get(pk=token.pk), actor=actor)
+
+
+# How to call each write service with the customer above ("module.function": call(customer, actor)).
+SERVICES = {
+    "customers.services.customer_note_add": _note_add,
+    "customers.services.customer_tag_add": _tag_add,
+    "customers.services.customer_tag_remove": _tag_remove,
+    "customers.services.customer_profile_update": _profile_update,
+    "portal.services.api_token_create": _api_token_create,
+    "portal.services.api_token_revoke": _api_token_revoke,
+}
+# Functions that look like services (keyword-only `actor`) but are helpers the services call.
+NOT_SERVICES = {
+    "customers.services.activity_record": "writes the timeline entry of the service that calls it",
+}
+
+
+def write_services() -> set[str]:
+    """Every public function defined in a project app's services.py that takes a keyword-only `actor`."""
+    found = set()
+    root = Path(settings.BASE_DIR).resolve()
+    for config in apps.get_app_configs():
+        if root not in Path(config.path).resolve().parents:
+            continue
+        module_name = f"{config.name}.services"
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("_") or function.__module__ != module_name:
+                continue
+            parameters = inspect.signature(function).parameters
+            if "actor" in parameters and parameters["actor"].kind is inspect.Parameter.KEYWORD_ONLY:
+                found.add(f"{module_name}.{name}")
+    return found
+
+
+def test_every_write_service_is_exercised():
+    assert write_services() - set(NOT_SERVICES) == set(SERVICES), (
+        "add each new service to SERVICES (how to call it) so its audit rows are checked for personal values")
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+    elif value is not None:
+        yield str(value)
+
+
+def personal_values_in(model) -> list[tuple[str, str]]:
+    """(column, personal value) for each personal value found in any column of any row of `model`."""
+    hits = []
+    for row in model.objects.values():
+        for column, value in row.items():
+            for text in _strings(value):
+                for personal in PERSONAL_VALUES:
+                    # Two-letter country codes only as a whole value; the distinctive values anywhere in a text.
+                    if text == personal or (len(personal) > 2 and personal.lower() in text.lower()):
+                        hits.append((f"{model.__name__}.{column}", personal))
+    return hits
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_a_service_leaves_no_personal_value_in_undeletable_rows(service, agent):
+    customer = CustomerFactory(**BEFORE)
+    SERVICES[service](Customer.objects.get(pk=customer.pk), agent)
+    assert AuditEvent.objects.exists(), f"{service} wrote no audit row"
+    for model in (AuditEvent, AccessLog, ActivityEvent):
+        assert personal_values_in(model) == [], f"{service} copied personal values into {model.__name__}"
+
+
+def test_the_profile_edit_names_every_changed_field(agent):
+    customer = CustomerFactory(**BEFORE)
+    _profile_update(customer, agent)
+    event = AuditEvent.objects.get(action="customers.profile.updated")
+    assert (event.before, event.after, event.data) == ({}, {}, {"fields": list(PROFILE_FIELDS)})
