@@ -53,6 +53,18 @@ def disclose(*values) -> None:
                 disclosed[customer_id] = None
 
 
+def disclosed_customer_ids() -> list[int]:
+    """The customers the current response has disclosed so far (stored with an idempotent response)."""
+    return list(_disclosed.get() or ())
+
+
+def disclose_customer_ids(customer_ids: Iterable[int]) -> None:
+    """Mark customers by id: a stored response replayed discloses what it disclosed the first time."""
+    disclosed = _disclosed.get()
+    if disclosed is not None:
+        disclosed.update(dict.fromkeys(customer_ids))
+
+
 def serializes_customer_data(shape):
     """Decorator for a JSON shape function whose first argument is customer data: calling it discloses that data."""
 

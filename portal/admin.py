@@ -68,6 +68,12 @@ class PortalAdminSite(admin.AdminSite):
     site_header = "Customer portal administration"
     site_title = "Customer portal admin"
 
+    def has_permission(self, request):
+        """Configuration is the admin role's (DESIGN §3): staff status alone does not open the admin."""
+        from portal.roles import Cap, has_capability
+
+        return super().has_permission(request) and has_capability(request.user, Cap.CONFIGURE)
+
     def register(self, model_or_iterable, admin_class=None, **options):
         admin_class = audited(admin_class or admin.ModelAdmin)
         return super().register(model_or_iterable, admin_class, **options)

@@ -27,6 +27,7 @@ from django.db import OperationalError, connection, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 
+from portal.access_log import disclose_customer_ids, disclosed_customer_ids
 from portal.errors import ApiError
 from portal.models import IdempotentRequest
 
@@ -51,6 +52,7 @@ def _checked_key(raw: str) -> str:
 
 
 def _replay(record: IdempotentRequest) -> JsonResponse:
+    disclose_customer_ids(record.customer_ids)  # the replayed body shows these customers again: access-logged
     response = JsonResponse(record.response_body, status=record.status_code, safe=False)
     response["Idempotent-Replayed"] = "true"
     return response
@@ -85,7 +87,8 @@ def run_once(request, run: Callable[[], HttpResponse]) -> HttpResponse:
                 return response
             record.status_code = response.status_code
             record.response_body = json.loads(response.content or b"null")
-            record.save(update_fields=["status_code", "response_body"])
+            record.customer_ids = disclosed_customer_ids()
+            record.save(update_fields=["status_code", "response_body", "customer_ids"])
             return response
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available

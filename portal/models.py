@@ -124,8 +124,8 @@ class IdempotentRequest(models.Model):
     """An API write sent with an Idempotency-Key (DESIGN §5, §7; the rules are in portal/idempotency.py).
 
     The row is reserved (committed, no response yet) before the endpoint runs; the response is stored in the
-    endpoint's own transaction. Rows are deleted after IDEMPOTENCY_KEY_TTL_HOURS by a daily task, so a response
-    that names a customer is not kept longer than a client may retry.
+    endpoint's own transaction. A response may carry a customer's personal data, so, unlike audit rows, these
+    rows are deletable: after IDEMPOTENCY_KEY_TTL_HOURS by a daily task, and by a customer's erasure.
     """
 
     KEY_MAX_LENGTH = 255
@@ -137,6 +137,8 @@ class IdempotentRequest(models.Model):
     path = models.CharField(max_length=255)  # for people reading the table; the fingerprint is what is compared
     status_code = models.PositiveSmallIntegerField(null=True)  # null: reserved, not finished
     response_body = models.JSONField(null=True)
+    # The customers the response shows: a replay is access-logged for them, and erasure deletes their rows.
+    customer_ids = models.JSONField(default=list)
     created_at = models.DateTimeField(db_default=Now(), db_index=True)
 
     class Meta:

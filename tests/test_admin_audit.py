@@ -108,3 +108,13 @@ def test_a_model_registered_later_is_audited_too():
     assert isinstance(site.get_model_admin(Group), AuditedAdminMixin)
     assert isinstance(site.get_model_admin(User), admin.ModelAdmin)
     assert isinstance(site.get_model_admin(User), AuditedAdminMixin)
+
+
+@pytest.mark.django_db
+def test_only_the_admin_role_opens_the_admin_site_even_with_staff_status(client_for, manager, admin_user):
+    manager.is_staff = True
+    manager.save(update_fields=["is_staff"])
+    assert client_for(manager).get("/admin/").status_code == 302  # to the admin login: not allowed in
+    admin_user.is_staff = True
+    admin_user.save(update_fields=["is_staff"])
+    assert client_for(admin_user).get("/admin/").status_code == 200

@@ -145,3 +145,15 @@ def test_concurrent_identical_requests_execute_once_and_answer_alike(attempt):
     assert Note.objects.filter(customer=customer).count() == 1
     assert len(answers) == 6 and len(set(answers)) == 1, answers
     assert answers[0][0] == 201
+
+
+@pytest.mark.django_db
+def test_a_replayed_response_is_access_logged_like_the_first(api, agent):
+    from portal.models import AccessLog
+
+    customer = CustomerFactory()
+    _post(api, customer, "Seen twice", "k-log")
+    again = _post(api, customer, "Seen twice", "k-log")
+    assert again["Idempotent-Replayed"] == "true"
+    assert IdempotentRequest.objects.get().customer_ids == [customer.pk]
+    assert AccessLog.objects.filter(customer=customer, user=agent).count() == 2

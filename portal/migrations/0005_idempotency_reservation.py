@@ -21,6 +21,11 @@ class Migration(migrations.Migration):
             field=models.CharField(max_length=64, default=""),
             preserve_default=False,
         ),
+        migrations.AddField(
+            model_name="idempotentrequest",
+            name="customer_ids",
+            field=models.JSONField(default=list),
+        ),
         migrations.AlterField(
             model_name="idempotentrequest",
             name="key",
