@@ -9,9 +9,16 @@ set -euo pipefail
 : "${PORTAL_OWNER_PASSWORD:?set PORTAL_OWNER_PASSWORD}" "${PORTAL_APP_PASSWORD:?set PORTAL_APP_PASSWORD}"
 psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres \
      -v owner_password="$PORTAL_OWNER_PASSWORD" -v app_password="$PORTAL_APP_PASSWORD" <<'SQL'
-CREATE ROLE portal_owner LOGIN PASSWORD :'owner_password';
-CREATE ROLE portal_app LOGIN PASSWORD :'app_password';
-CREATE DATABASE portal OWNER portal_owner;
+-- Safe to run again: missing pieces are created, passwords are (re)set.
+SELECT 'CREATE ROLE portal_owner LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'portal_owner')
+\gexec
+SELECT 'CREATE ROLE portal_app LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'portal_app')
+\gexec
+ALTER ROLE portal_owner PASSWORD :'owner_password';
+ALTER ROLE portal_app PASSWORD :'app_password';
+SELECT 'CREATE DATABASE portal OWNER portal_owner' WHERE NOT EXISTS (SELECT 1 FROM pg_database
+                                                                     WHERE datname = 'portal')
+\gexec
 \connect portal
 ALTER SCHEMA public OWNER TO portal_owner;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
