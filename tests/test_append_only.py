@@ -259,3 +259,17 @@ def test_the_database_check_is_quiet_for_the_application_role_and_warns_for_the_
         connection.close()
         connection.settings_dict.update(saved)
     assert [warning.id for warning in warnings] == ["portal.W010"]
+
+
+def test_beat_logs_the_chain_head_daily_and_purges_idempotency_keys(transactional_db):
+    """Beat's scheduler (which closes connections, hence a transactional test) installs both daily tasks."""
+    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from portal.celery import app
+
+    DatabaseScheduler(app=app, lazy=True).setup_schedule()
+    for name in ("portal.audit_chain_head", "portal.idempotency_purge"):
+        task = PeriodicTask.objects.get(task=name)
+        assert task.enabled and task.interval.every * {"days": 86400, "hours": 3600, "minutes": 60,
+                                                         "seconds": 1}[task.interval.period] == 86400
