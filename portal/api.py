@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import datetime
 from functools import wraps
 
@@ -14,17 +15,28 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404, JsonResponse
+from django.http.request import RawPostDataException
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from portal.context import action_source
 from portal.errors import ApiError, DomainError
+from portal.inputs import InvalidInput, has_forbidden_character
 from portal.models import ApiToken, IdempotentRequest
 from portal.roles import has_capability
 
+API_PREFIX = "/api/"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 TOKEN_TOUCH_SECONDS = 60  # last_used_at is refreshed at most once a minute
+# Request bodies are flat objects with a few small lists or objects inside; anything deeper is not a request.
+JSON_MAX_DEPTH = 16
+IDEMPOTENCY_KEY_MAX_LENGTH = IdempotentRequest._meta.get_field("key").max_length
+_PATH_MAX_LENGTH = IdempotentRequest._meta.get_field("path").max_length
+
+
+def is_api_request(request) -> bool:
+    return request.path.startswith(API_PREFIX)
 
 
 def error_response(status: int, code: str, message: str) -> JsonResponse:
@@ -39,15 +51,53 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999 parses as infinity
+        raise ValueError(text)
+    return number
+
+
+def _refuse_constant(name: str):
+    raise ValueError(name)  # NaN, Infinity and -Infinity are not JSON, though Python's parser accepts them
+
+
+def _check_json(data) -> None:
+    """Depth and characters of a parsed body, walked without recursion (a hostile body may nest deeply)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > JSON_MAX_DEPTH:
+            raise ApiError(400, "invalid_json", f"The request body nests deeper than {JSON_MAX_DEPTH} levels.")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if has_forbidden_character(key):
+                    raise InvalidInput()
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and has_forbidden_character(value):
+            raise InvalidInput()
+
+
 def json_body(request) -> dict:
-    if not request.body:
+    """The body as a JSON object, checked like every other input (portal/inputs.py): 400 when it is not one.
+
+    A body over DATA_UPLOAD_MAX_MEMORY_SIZE raises RequestDataTooBig, answered 413 by portal.error_views.
+    """
+    try:
+        raw = request.body
+    except RawPostDataException:  # a multipart form was sent and already read as one
+        raise ApiError(400, "invalid_json", "Send the request body as JSON (Content-Type: application/json).")
+    if not raw:
         return {}
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw, parse_float=_finite, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.")
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    _check_json(data)
     return data
 
 
@@ -77,10 +127,13 @@ def _replay_or_run(request, run):
     key = request.headers.get("Idempotency-Key")
     if request.method not in WRITE_METHODS or not key:
         return run()
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:  # stored cut short, a longer key would never be found again
+        return error_response(400, "invalid_idempotency_key",
+                              f"An Idempotency-Key is at most {IDEMPOTENCY_KEY_MAX_LENGTH} characters.")
     body_hash = hashlib.sha256(request.body or b"").hexdigest()
     previous = IdempotentRequest.objects.filter(user=request.user, key=key).first()
     if previous is not None:
-        if previous.body_hash != body_hash or previous.path != request.path or previous.method != request.method:
+        if previous.body_hash != body_hash or previous.path != request.path[:_PATH_MAX_LENGTH] or previous.method != request.method:
             return error_response(409, "idempotency_conflict",
                                   "This Idempotency-Key was already used with a different request.")
         return JsonResponse(previous.response_body, status=previous.status_code, safe=False)
@@ -89,7 +142,7 @@ def _replay_or_run(request, run):
         try:
             with transaction.atomic():
                 IdempotentRequest.objects.create(
-                    user=request.user, key=key[:120], method=request.method, path=request.path[:255],
+                    user=request.user, key=key, method=request.method, path=request.path[:_PATH_MAX_LENGTH],
                     body_hash=body_hash, status_code=response.status_code,
                     response_body=json.loads(response.content or b"null"),
                 )
@@ -126,6 +179,8 @@ def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | None = No
                         return view(request, *args, **kwargs)
                 except ApiError as exc:
                     return error_response(exc.status, exc.code, exc.message)
+                except InvalidInput as exc:
+                    return error_response(400, exc.code, exc.message)
                 except DomainError as exc:
                     return error_response(exc.status, exc.code, exc.message)
                 except ValidationError as exc:
