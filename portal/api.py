@@ -15,7 +15,6 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404, JsonResponse
-from django.http.request import RawPostDataException
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -32,7 +31,6 @@ TOKEN_TOUCH_SECONDS = 60  # last_used_at is refreshed at most once a minute
 # Request bodies are flat objects with a few small lists or objects inside; anything deeper is not a request.
 JSON_MAX_DEPTH = 16
 IDEMPOTENCY_KEY_MAX_LENGTH = IdempotentRequest._meta.get_field("key").max_length
-_PATH_MAX_LENGTH = IdempotentRequest._meta.get_field("path").max_length
 
 
 def is_api_request(request) -> bool:
@@ -83,12 +81,9 @@ def _check_json(data) -> None:
 def json_body(request) -> dict:
     """The body as a JSON object, checked like every other input (portal/inputs.py): 400 when it is not one.
 
-    A body over DATA_UPLOAD_MAX_MEMORY_SIZE raises RequestDataTooBig, answered 413 by portal.error_views.
+    api_view has read the body already (a body over the upload limit is a 413 before the endpoint runs).
     """
-    try:
-        raw = request.body
-    except RawPostDataException:  # a multipart form was sent and already read as one
-        raise ApiError(400, "invalid_json", "Send the request body as JSON (Content-Type: application/json).")
+    raw = request.body
     if not raw:
         return {}
     try:
@@ -133,7 +128,7 @@ def _replay_or_run(request, run):
     body_hash = hashlib.sha256(request.body or b"").hexdigest()
     previous = IdempotentRequest.objects.filter(user=request.user, key=key).first()
     if previous is not None:
-        if previous.body_hash != body_hash or previous.path != request.path[:_PATH_MAX_LENGTH] or previous.method != request.method:
+        if previous.body_hash != body_hash or previous.path != request.path or previous.method != request.method:
             return error_response(409, "idempotency_conflict",
                                   "This Idempotency-Key was already used with a different request.")
         return JsonResponse(previous.response_body, status=previous.status_code, safe=False)
@@ -142,7 +137,7 @@ def _replay_or_run(request, run):
         try:
             with transaction.atomic():
                 IdempotentRequest.objects.create(
-                    user=request.user, key=key, method=request.method, path=request.path[:_PATH_MAX_LENGTH],
+                    user=request.user, key=key, method=request.method, path=request.path[:255],
                     body_hash=body_hash, status_code=response.status_code,
                     response_body=json.loads(response.content or b"null"),
                 )
@@ -159,6 +154,9 @@ def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | None = No
         @login_not_required
         @wraps(view)
         def wrapped(request, *args, **kwargs):
+            # The raw body first: once a form body is parsed (the session CSRF check does) it cannot be read again.
+            # Over DATA_UPLOAD_MAX_MEMORY_SIZE this raises RequestDataTooBig: 413 too_large (portal.error_views).
+            request.body  # noqa: B018
             bearer = _authenticate_bearer(request)
             if bearer is False:
                 return error_response(401, "invalid_token", "The API token is invalid or revoked.")

@@ -6,6 +6,7 @@ import time
 from django.conf import settings
 from django.db import connection
 
+from portal.api import is_api_request
 from portal.error_views import bad_request
 from portal.inputs import InvalidInput, check_text
 
@@ -25,7 +26,10 @@ class RequestInputMiddleware:
             check_text(request.path)
             for key, values in request.GET.lists():
                 check_text(key, *values)
-            if request.method == "POST" and request.content_type in FORM_CONTENT_TYPES:
+            # API bodies are JSON, checked as they are parsed (portal.api.json_body); reading one here as a form
+            # would leave the endpoint a stream already consumed.
+            if (request.method == "POST" and request.content_type in FORM_CONTENT_TYPES
+                    and not is_api_request(request)):
                 for key, values in request.POST.lists():
                     check_text(key, *values)
         except InvalidInput as exc:

@@ -156,6 +156,35 @@ def test_an_oversized_form_body_on_an_api_route_is_a_413_json(customer, agent, s
     assert error_of(response)["code"] == "too_large"
 
 
+def test_a_multipart_body_on_an_api_write_is_a_400(api, customer):
+    """The API reads JSON; a form body (read as a form by nobody) is not JSON, whatever the headers say."""
+    response = api.post(f"/api/v1/customers/{customer.public_id}/notes", {"body": "Called back."},
+                        headers={"Idempotency-Key": "k1"})
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "invalid_json"
+
+
+def test_a_multipart_body_on_an_api_write_is_a_400_for_session_callers_too(customer, agent):
+    """Their CSRF check parses the form body; the endpoint still reads the raw body after it."""
+    client = Client(raise_request_exception=False)
+    client.force_login(agent)
+    response = client.post(f"/api/v1/customers/{customer.public_id}/notes", {"body": "Called back."},
+                           headers={"Idempotency-Key": "k1"})
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "invalid_json"
+    assert not Note.objects.exists()
+
+
+# ---- Pages ------------------------------------------------------------------------------------------------------
+
+def test_a_load_more_target_on_a_tab_without_pages_gets_the_whole_page(agent_client, customer):
+    agent_client.raise_request_exception = False
+    response = agent_client.get(reverse("customers:profile", kwargs={"public_id": customer.public_id}),
+                                headers={"HX-Request": "true", "HX-Target": "subscriptions-more"})
+    assert response.status_code == 200
+    assert "profile-header" in response.content.decode()
+
+
 # ---- Errors under /api/ are JSON -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v2/customers", "/api/v1/customers/cus_x/nope/"])

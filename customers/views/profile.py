@@ -74,6 +74,7 @@ def _notes_tab(request, customer, note_form: NoteForm | None = None) -> dict:
 
 TAB_CONTENT = {"subscriptions": _subscriptions_tab, "payments": _payments_tab, "activity": _activity_tab,
                "notes": _notes_tab}
+PAGED_TABS = ("payments", "activity", "notes")  # the tabs with a "load more" button and a `<tab>_rows` partial
 
 
 def _header_context(overview) -> dict:
@@ -86,7 +87,7 @@ def _profile_template(request, tab: str) -> str:
     target = request.htmx.target if request.htmx and not request.htmx.history_restore_request else None
     if target == "profile-tabs":
         return f"{TEMPLATE}#tabs"
-    if target == f"{tab}-more":
+    if target == f"{tab}-more" and tab in PAGED_TABS:
         return f"{TEMPLATE}#{tab}_rows"
     return TEMPLATE
 
