@@ -28,6 +28,7 @@ from customers.selectors.directory import (
     directory_page,
 )
 from portal.cursors import InvalidCursor
+from portal.forms import DayField
 from segments.models import SegmentMembership
 
 NO_PLAN = "none"
@@ -73,13 +74,17 @@ def _day_start(day) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+class DayFilter(django_filters.DateFilter):
+    field_class = DayField  # far dates are a message, not an overflow in _day_start
+
+
 class CustomerDirectoryFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(label="Status", choices=Customer.Status.choices, empty_label="Any status")
     plan = django_filters.ChoiceFilter(label="Plan", empty_label="Any plan")
     storefront = django_filters.ChoiceFilter(label="Storefront", empty_label="Any storefront")
     region = django_filters.ChoiceFilter(label="Region", empty_label="Any region")
-    joined_after = django_filters.DateFilter(label="Joined from")
-    joined_before = django_filters.DateFilter(label="Joined until")
+    joined_after = DayFilter(label="Joined from")
+    joined_before = DayFilter(label="Joined until")
     segment = django_filters.ChoiceFilter(label="Segment", empty_label="Any segment")
 
     class Meta:

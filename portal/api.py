@@ -6,6 +6,7 @@ services as the pages.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from functools import wraps
 
@@ -19,11 +20,19 @@ from django.views.decorators.csrf import csrf_exempt
 from portal import idempotency
 from portal.context import action_source
 from portal.errors import ApiError, DomainError
+from portal.inputs import InvalidInput, has_forbidden_character
 from portal.models import ApiToken
 from portal.roles import has_capability
 
+API_PREFIX = "/api/"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 TOKEN_TOUCH_SECONDS = 60  # last_used_at is refreshed at most once a minute
+# Request bodies are flat objects with a few small lists or objects inside; anything deeper is not a request.
+JSON_MAX_DEPTH = 16
+
+
+def is_api_request(request) -> bool:
+    return request.path.startswith(API_PREFIX)
 
 
 def error_response(status: int, code: str, message: str) -> JsonResponse:
@@ -38,15 +47,50 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999 parses as infinity
+        raise ValueError(text)
+    return number
+
+
+def _refuse_constant(name: str):
+    raise ValueError(name)  # NaN, Infinity and -Infinity are not JSON, though Python's parser accepts them
+
+
+def _check_json(data) -> None:
+    """Depth and characters of a parsed body, walked without recursion (a hostile body may nest deeply)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > JSON_MAX_DEPTH:
+            raise ApiError(400, "invalid_json", f"The request body nests deeper than {JSON_MAX_DEPTH} levels.")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if has_forbidden_character(key):
+                    raise InvalidInput()
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and has_forbidden_character(value):
+            raise InvalidInput()
+
+
 def json_body(request) -> dict:
-    if not request.body:
+    """The body as a JSON object, checked like every other input (portal/inputs.py): 400 when it is not one.
+
+    api_view has read the body already (a body over the upload limit is a 413 before the endpoint runs).
+    """
+    raw = request.body
+    if not raw:
         return {}
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw, parse_float=_finite, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.")
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    _check_json(data)
     return data
 
 
@@ -90,6 +134,9 @@ def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | None = No
         @login_not_required
         @wraps(view)
         def wrapped(request, *args, **kwargs):
+            # The raw body first: once a form body is parsed (the session CSRF check does) it cannot be read again.
+            # Over DATA_UPLOAD_MAX_MEMORY_SIZE this raises RequestDataTooBig: 413 too_large (portal.error_views).
+            request.body  # noqa: B018
             bearer = _authenticate_bearer(request)
             if bearer in BEARER_ERRORS:
                 return error_response(401, *BEARER_ERRORS[bearer])
@@ -110,6 +157,8 @@ def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | None = No
                         return view(request, *args, **kwargs)
                 except ApiError as exc:
                     return error_response(exc.status, exc.code, exc.message)
+                except InvalidInput as exc:
+                    return error_response(400, exc.code, exc.message)
                 except DomainError as exc:
                     return error_response(exc.status, exc.code, exc.message)
                 except ValidationError as exc:

@@ -1,9 +1,31 @@
+from datetime import date
+
 from django import forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxValueValidator, MinValueValidator
+
+User = get_user_model()
+
+
+class DayField(forms.DateField):
+    """A calendar day people can mean: 1900-01-01 .. 2199-12-31. Far dates (0001-01-01, 9999-12-31) are refused
+    here, so a view can turn any day into an aware datetime and add a day to it without overflowing."""
+
+    EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)
+    MESSAGE = f"Pick a date between {EARLIEST.isoformat()} and {LATEST.isoformat()}."
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators += [MinValueValidator(self.EARLIEST, message=self.MESSAGE),
+                            MaxValueValidator(self.LATEST, message=self.MESSAGE)]
 
 
 class LoginForm(AuthenticationForm):
-    username = forms.CharField(widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username",
+    # Declared with its max length (AuthenticationForm sets one only on the widget): a longer name is a form error
+    # before authentication, so the login throttle never records a name longer than its own column.
+    username = forms.CharField(max_length=User._meta.get_field(User.USERNAME_FIELD).max_length,
+                               widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username",
                                                              "class": "form-control"}))
     password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password",
                                                                               "class": "form-control"}))

@@ -1,5 +1,5 @@
-"""Project middleware: no caching of pages, no debug pages for anonymous visitors, sliding idle sessions, and a
-benchmark aid that counts SQL queries per response."""
+"""Project middleware: one input check for every route, no caching of pages, no debug pages for anonymous
+visitors, sliding idle sessions, and a benchmark aid that counts SQL queries per response."""
 
 import time
 
@@ -7,6 +7,36 @@ from django.conf import settings
 from django.db import connection
 from django.http import Http404
 from django.urls import get_resolver, get_urlconf
+
+from portal.api import is_api_request
+from portal.error_views import bad_request
+from portal.inputs import InvalidInput, check_text
+
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class RequestInputMiddleware:
+    """Refuse a request whose path, query or form fields hold a character no input may hold (portal/inputs.py),
+    before any view, form or query sees it: one check for every route, including values views read directly
+    (a URL segment, a suggestion query). JSON bodies get the same check in portal.api.json_body."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            check_text(request.path)
+            for key, values in request.GET.lists():
+                check_text(key, *values)
+            # API bodies are JSON, checked as they are parsed (portal.api.json_body); reading one here as a form
+            # would leave the endpoint a stream already consumed.
+            if (request.method == "POST" and request.content_type in FORM_CONTENT_TYPES
+                    and not is_api_request(request)):
+                for key, values in request.POST.lists():
+                    check_text(key, *values)
+        except InvalidInput as exc:
+            return bad_request(request, exc)
+        return self.get_response(request)
 
 
 class QueryCountHeaderMiddleware:

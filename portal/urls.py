@@ -6,6 +6,12 @@ from portal import views
 
 app_name = "portal"
 
+# Under /api/ these answer with the API's JSON error body; elsewhere with the pages in templates/.
+handler400 = "portal.error_views.bad_request"
+handler403 = "portal.error_views.permission_denied"
+handler404 = "portal.error_views.page_not_found"
+handler500 = "portal.error_views.server_error"
+
 portal_patterns = [
     path("audit/", views.audit_log, name="audit"),
     path("settings/", views.settings_page, name="settings"),

@@ -73,7 +73,7 @@ def _notes_tab(request, customer, note_form: NoteForm | None = None) -> dict:
 
 TAB_CONTENT = {"subscriptions": _subscriptions_tab, "payments": _payments_tab, "activity": _activity_tab,
                "notes": _notes_tab}
-PAGED_TABS = {"payments", "activity", "notes"}  # the tabs with "older …" rows (subscriptions are all shown at once)
+PAGED_TABS = ("payments", "activity", "notes")  # the tabs with "older …" rows and a `<tab>_rows` partial
 
 
 def _header_context(overview) -> dict:
