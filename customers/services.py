@@ -1,7 +1,8 @@
 """Writes on a customer's profile: notes, tags and contact details.
 
-Each service is one transaction that locks the customer row, makes the change, and records it twice: an
-AuditEvent (for managers; who changed what) and an ActivityEvent (the customer's timeline). Neither copies a
+Each service is one transaction that locks the customer row, makes the change, and records it with the kernel's
+one call (portal.audit.audit_record): an AuditEvent (for managers; who changed what) and, through its `timeline`,
+an ActivityEvent (the customer's timeline). Neither copies a
 personal value: the audit row can never be deleted, so it names the changed fields and never holds the old or new
 name, email, phone, address or note text (DESIGN §7).
 Refusals raise DomainError with a sentence the agent can act on; nothing is changed then.
@@ -16,11 +17,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models.functions import Lower
-from django.utils import timezone
 
 from customers.models import ActivityEvent, Customer, CustomerTag, Note, Tag
-from portal.audit import audit_record, changed_fields
-from portal.context import current_source
+from portal.audit import Timeline, audit_record, changed_fields
 from portal.errors import DomainError
 
 TAG_MAX_LENGTH = Tag._meta.get_field("name").max_length
@@ -32,15 +31,6 @@ _TAG_CHARACTERS = re.compile(r"[\w\- ]+")  # \w: letters and digits of any scrip
 
 def _authenticated(actor):
     return actor if actor is not None and actor.is_authenticated else None
-
-
-def activity_record(*, customer: Customer, kind: str, action: str, summary: str, actor=None,
-                    payload: dict | None = None) -> ActivityEvent:
-    """One entry on the customer's timeline; the source (agent, api, bulk, …) comes from the entry point."""
-    return ActivityEvent.objects.create(
-        customer=customer, created_at=timezone.now(), kind=kind, action=action, source=current_source(),
-        actor=_authenticated(actor), summary=summary[:255], payload=payload or {},
-    )
 
 
 def _lock_for_edit(customer: Customer) -> Customer:
@@ -66,9 +56,8 @@ def customer_note_add(*, customer: Customer, body: str, actor) -> Note:
     note = Note.objects.create(customer=customer, author=_authenticated(actor), body=body)
     # The body stays out of the append-only audit row: erasure must be able to remove it from the note.
     audit_record(actor=actor, action="customers.note.added", customer=customer, obj=note,
-                 data={"note": note.pk, "length": len(body)})
-    activity_record(customer=customer, kind=ActivityEvent.Kind.SUPPORT, action="note.added",
-                    summary="Internal note added", actor=actor, payload={"note": note.pk})
+                 data={"note": note.pk, "length": len(body)},
+                 timeline=Timeline(ActivityEvent.Kind.SUPPORT, "Internal note added", {"note": note.pk}))
     return note
 
 
@@ -102,9 +91,8 @@ def customer_tag_add(*, customer: Customer, name: str, actor) -> Tag:
         raise DomainError(f"This customer already has the tag “{name}”.", code="already_tagged")
     tag, _ = Tag.objects.get_or_create(name=name)
     CustomerTag.objects.create(customer=customer, tag=tag, added_by=_authenticated(actor))
-    audit_record(actor=actor, action="customers.tag.added", customer=customer, obj=customer, data={"tag": name})
-    activity_record(customer=customer, kind=ActivityEvent.Kind.PROFILE, action="tag.added",
-                    summary=f"Tag “{name}” added", actor=actor, payload={"tag": name})
+    audit_record(actor=actor, action="customers.tag.added", customer=customer, obj=customer, data={"tag": name},
+                 timeline=Timeline(ActivityEvent.Kind.PROFILE, f"Tag “{name}” added", {"tag": name}))
     return tag
 
 
@@ -116,9 +104,8 @@ def customer_tag_remove(*, customer: Customer, name: str, actor) -> None:
     removed, _ = CustomerTag.objects.filter(customer=customer, tag__name=name).delete()
     if not removed:
         raise DomainError(f"This customer has no tag “{name}”.", code="not_tagged")
-    audit_record(actor=actor, action="customers.tag.removed", customer=customer, obj=customer, data={"tag": name})
-    activity_record(customer=customer, kind=ActivityEvent.Kind.PROFILE, action="tag.removed",
-                    summary=f"Tag “{name}” removed", actor=actor, payload={"tag": name})
+    audit_record(actor=actor, action="customers.tag.removed", customer=customer, obj=customer, data={"tag": name},
+                 timeline=Timeline(ActivityEvent.Kind.PROFILE, f"Tag “{name}” removed", {"tag": name}))
 
 
 # ---- Contact details -------------------------------------------------------------------------------------------
@@ -170,9 +157,9 @@ def customer_profile_update(*, customer: Customer, actor, first_name: str, last_
         setattr(customer, name, value)
     customer.save(update_fields=[*after, "updated_at"])
     # Every profile field is personal data: the append-only row records which fields changed, not their values.
-    audit_record(actor=actor, action="customers.profile.updated", customer=customer, obj=customer,
-                 data={"fields": list(after)})
     labels = [str(Customer._meta.get_field(name).verbose_name) for name in after]
-    activity_record(customer=customer, kind=ActivityEvent.Kind.PROFILE, action="profile.updated",
-                    summary=f"Profile updated: {', '.join(labels)}", actor=actor, payload={"fields": list(after)})
+    audit_record(actor=actor, action="customers.profile.updated", customer=customer, obj=customer,
+                 data={"fields": list(after)},
+                 timeline=Timeline(ActivityEvent.Kind.PROFILE, f"Profile updated: {', '.join(labels)}",
+                                   {"fields": list(after)}))
     return list(after)

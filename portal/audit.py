@@ -1,11 +1,16 @@
-"""The audit helper every service uses. (Reads of customer data are logged by portal/access_log.py.)"""
+"""The one call every service makes to record a change: the audit row and, when the change concerns a customer,
+their timeline event, together, in the caller's transaction. (Reads of customer data are logged by
+portal/access_log.py.)"""
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
+from django.utils import timezone
 
 from portal.context import current_request_id, current_source
 from portal.models import AuditEvent
@@ -13,6 +18,17 @@ from portal.models import AuditEvent
 
 def _actor_label(actor) -> str:
     return actor.get_username() if actor is not None and actor.is_authenticated else ""
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """What the customer's timeline says about a change: its kind (customers.ActivityEvent.Kind), the sentence an
+    agent reads, and ids worth linking to. The timeline is erasable with the customer, but keep raw personal values
+    out of it all the same: "Profile updated: Email", not the address."""
+
+    kind: str
+    summary: str
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
 def audit_record(
@@ -24,14 +40,23 @@ def audit_record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
+    timeline: Timeline | None = None,
 ) -> AuditEvent:
-    """Write one audit row. Call it inside the service's transaction, so the row exists exactly when the change does.
+    """Record one change. Call it inside the service's transaction, so the records exist exactly when the change does.
+
+    Writes the audit row and, with `timeline` (and a `customer`), the customer's timeline event, whose action is
+    the audit action without its app prefix (`customers.note.added` → `note.added`) and whose source (agent, api,
+    bulk, …) is the entry point's, like the audit row's.
 
     `obj` is the changed object (its `public_id` is used when it has one); `before`/`after` hold only the fields
     that changed; `data` carries anything else worth knowing. The row can never be deleted, so none of them may
     hold a personal value (name, email, phone, address, free text), a secret or a card number: ids, amounts,
     statuses and the *names* of changed fields only (DESIGN §7). Erasure must be able to leave zero copies.
     """
+    if timeline is not None:
+        if customer is None:
+            raise ValueError("A timeline event needs the customer whose timeline it is on.")
+        _timeline_event(customer=customer, actor=actor, action=action.split(".", 1)[-1], timeline=timeline)
     object_type = obj._meta.label_lower if obj is not None else ""
     object_id = str(getattr(obj, "public_id", None) or getattr(obj, "pk", "") or "") if obj is not None else ""
     return AuditEvent.objects.create(
@@ -46,6 +71,16 @@ def audit_record(
         after=after or {},
         data=data or {},
         request_id=current_request_id(),
+    )
+
+
+def _timeline_event(*, customer, actor, action: str, timeline: Timeline):
+    ActivityEvent = apps.get_model("customers", "ActivityEvent")  # noqa: N806 (a model class)
+    summary_length = ActivityEvent._meta.get_field("summary").max_length
+    return ActivityEvent.objects.create(
+        customer=customer, created_at=timezone.now(), kind=timeline.kind, action=action, source=current_source(),
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        summary=timeline.summary[:summary_length], payload=timeline.payload,
     )
 
 

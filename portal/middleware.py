@@ -104,7 +104,8 @@ class NoStoreMiddleware:
 class NoDebugPagesForAnonymousMiddleware:
     """With DEBUG on (`make run`), Django answers errors with its technical pages: the 404 one lists every URL of
     the portal, the 500 one a traceback and the settings. Only a signed-in user sees those; an anonymous visitor gets
-    the same plain error page production serves (the project's 400/404/500 handlers and templates).
+    the same plain error page production serves (the project's 400/404/500 handlers and templates), and an API
+    client always gets the API's JSON error body, as in production.
 
     Sits above every middleware that can fail, so it sees the technical page each of them is turned into.
     """
@@ -120,7 +121,7 @@ class NoDebugPagesForAnonymousMiddleware:
             settings.DEBUG
             and response.status_code in self.STATUSES
             and response.get("Content-Type", "").startswith("text/html")
-            and not self._signed_in(request)
+            and (not self._signed_in(request) or is_api_request(request))
         ):
             return self._plain_page(request, response.status_code)
         return response

@@ -104,3 +104,34 @@ def test_audit_viewer_names_changed_fields_without_values(manager, client_for, a
                  data={"fields": ["first_name", "email"]})
     page = client_for(manager).get("/audit/").content.decode()
     assert "<b>Changed</b>: First name, Email" in page
+
+
+@pytest.mark.django_db
+def test_one_call_records_the_audit_row_and_the_timeline_event_together(agent):
+    from customers.models import ActivityEvent
+    from portal.audit import Timeline
+
+    customer = CustomerFactory()
+    with action_source("api"):
+        event = audit_record(actor=agent, action="customers.tag.added", customer=customer, obj=customer,
+                             data={"tag": "vip"}, timeline=Timeline(ActivityEvent.Kind.PROFILE, "Tag “vip” added",
+                                                                   {"tag": "vip"}))
+    entry = ActivityEvent.objects.get(customer=customer)
+    assert (entry.action, entry.kind, entry.summary, entry.payload, entry.source, entry.actor) == (
+        "tag.added", "profile", "Tag “vip” added", {"tag": "vip"}, "api", agent)
+    assert event.source == "api" and event.customer == customer
+    with pytest.raises(ValueError, match="needs the customer"):
+        audit_record(actor=agent, action="x.y", timeline=Timeline(ActivityEvent.Kind.PROFILE, "nobody's"))
+
+
+def test_only_the_kernel_writes_timeline_events():
+    """Services record changes through portal.audit.audit_record(timeline=…), never by creating ActivityEvents
+    themselves (the demo loader bulk-loads history and is the one exception)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    writers = [str(path.relative_to(root)) for path in root.glob("*/**/*.py")
+               if not path.is_relative_to(root / ".venv") and not path.is_relative_to(root / "tests")
+               and not path.is_relative_to(root / "demo") and path != root / "portal" / "audit.py"
+               and "ActivityEvent.objects.create" in path.read_text()]
+    assert writers == []

@@ -57,7 +57,7 @@ def test_anonymous_visitors_get_no_traceback_nor_raised_by():
     assert "no such thing" not in missing.content.decode() and "Raised by" not in missing.content.decode()
     suspicious = client.get("/test-suspicious")
     assert suspicious.status_code == 400
-    assert "odd input" not in suspicious.content.decode() and "Bad request" in suspicious.content.decode()
+    assert "odd input" not in suspicious.content.decode() and "Not accepted" in suspicious.content.decode()
 
 
 @pytest.mark.django_db
@@ -72,3 +72,13 @@ def test_without_debug_the_plain_page_is_served_as_before(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert URL_LIST not in response.content.decode()
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True)
+def test_api_clients_get_json_errors_even_signed_in_with_debug_on(agent, api_client_for):
+    client = api_client_for(agent)
+    client.raise_request_exception = False
+    response = client.get("/api/v1/no-such-endpoint")
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found" and URL_LIST not in response.content.decode()

@@ -83,9 +83,7 @@ SERVICES = {
     "portal.services.api_token_revoke": _api_token_revoke,
 }
 # Functions that look like services (keyword-only `actor`) but are helpers the services call.
-NOT_SERVICES = {
-    "customers.services.activity_record": "writes the timeline entry of the service that calls it",
-}
+NOT_SERVICES: dict[str, str] = {}
 
 
 def write_services() -> set[str]:
