@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone as dt_timezone
 from functools import cached_property
 
 from babel import Locale
@@ -26,12 +26,14 @@ class InvoiceLine:
 
 
 def _line_datetime(value) -> datetime | None:
+    """A line's own period bound: an ISO date or datetime; without an offset it is UTC, like every stored time."""
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt_timezone.utc)
 
 
 @dataclass(frozen=True)

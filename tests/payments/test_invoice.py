@@ -127,6 +127,14 @@ def test_an_open_invoice_shows_the_amount_due_and_its_date(agent, client_for, op
     assert "Hard decline" in page
 
 
+def test_an_open_invoice_with_a_payment_in_flight_says_it_is_processing(agent, client_for, open_invoice, card):
+    PaymentFactory(customer=open_invoice.customer, invoice=open_invoice, amount=2100, payment_method=card,
+                   status=Payment.Status.PENDING, created_at=ISSUED + timedelta(days=1))
+    page, pdf = _document(client_for(agent), open_invoice)
+    for text in (page, pdf):
+        assert "A payment of $21.00 is processing." in text and "Pending" in text and "Amount due $21.00" in text
+
+
 def test_a_partly_paid_open_invoice_is_due_the_rest(agent, client_for, open_invoice, card):
     PaymentFactory(customer=open_invoice.customer, invoice=open_invoice, amount=1000, payment_method=card,
                    status=Payment.Status.SUCCEEDED, created_at=ISSUED + timedelta(days=1))
@@ -172,9 +180,18 @@ def test_an_invoice_paid_by_credit_alone_says_so(agent, client_for, customer):
     invoice = InvoiceFactory(customer=customer, subtotal=1500, credit_applied=1500, issued_at=ISSUED,
                              paid_at=ISSUED)
     page, pdf = _document(client_for(agent), invoice)
+    assert "Paid on 1 June 2025" in pdf
     for text in (page, pdf):
         assert "Paid in full with account credit." in text and "Credit applied −$15.00" in text
         assert "Amount due" not in text and "No payment has been made against this invoice." in text
+
+
+def test_a_line_can_carry_its_own_period(agent, client_for, customer):
+    invoice = InvoiceFactory(customer=customer, subtotal=1000, issued_at=ISSUED, period_start=ISSUED,
+                             lines=[{"description": "Seats added", "quantity": 2, "unit_amount": 500, "amount": 1000,
+                                     "period_start": "2025-06-10", "period_end": "2025-07-01"}])
+    _, pdf = _document(client_for(agent), invoice)
+    assert "Seats added" in pdf and "10 June 2025 – 1 July 2025" in pdf and "2 $5.00 $10.00" in pdf
 
 
 def test_money_is_formatted_in_the_invoice_currency(agent, client_for, customer):
