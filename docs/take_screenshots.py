@@ -2,9 +2,18 @@
 
 Usage (with `make run` serving on PORT, default 8000):
     .venv/bin/python docs/take_screenshots.py [--base http://127.0.0.1:8000] [--only login,audit]
+    .venv/bin/python docs/take_screenshots.py --only none --page invoice-paid=/invoices/inv_…/ \
+        --pdf invoice-paid-pdf=/invoices/inv_…/pdf
+
+`--page NAME=PATH` captures any other page (the whole page, not only the first screen); `--pdf NAME=PATH` downloads
+a PDF as the signed-in user and renders its first page to NAME.png with poppler's `pdftoppm` (apt package
+poppler-utils).
 """
 
 import argparse
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -15,12 +24,28 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PAGES = {"customers": "/customers/", "audit": "/audit/", "settings": "/settings/"}
 
 
+def _pairs(values: list[str]) -> dict[str, str]:
+    return dict(value.split("=", 1) for value in values)
+
+
+def _pdf_first_page_png(pdf: bytes, target: Path) -> None:
+    if not shutil.which("pdftoppm"):
+        raise SystemExit("pdftoppm not found: apt-get install poppler-utils")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "doc.pdf"
+        source.write_bytes(pdf)
+        subprocess.run(["pdftoppm", "-png", "-r", "110", "-f", "1", "-l", "1", "-singlefile", str(source),
+                        str(target.with_suffix(""))], check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", default="http://127.0.0.1:8000")
     parser.add_argument("--user", default="manager")
     parser.add_argument("--password", default="demo-pass-123")
     parser.add_argument("--only", default="")
+    parser.add_argument("--page", action="append", default=[], metavar="NAME=PATH")
+    parser.add_argument("--pdf", action="append", default=[], metavar="NAME=PATH")
     args = parser.parse_args()
     wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES}
     OUT.mkdir(exist_ok=True)
@@ -40,6 +65,17 @@ def main() -> None:
                 page.wait_for_load_state("networkidle")
                 page.screenshot(path=OUT / f"{name}.png", full_page=False)
                 print(f"saved {OUT / (name + '.png')}")
+        for name, path in _pairs(args.page).items():
+            page.goto(args.base + path)
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=OUT / f"{name}.png", full_page=True)
+            print(f"saved {OUT / (name + '.png')}")
+        for name, path in _pairs(args.pdf).items():
+            response = page.request.get(args.base + path)
+            if not response.ok:
+                raise SystemExit(f"{path}: HTTP {response.status}")
+            _pdf_first_page_png(response.body(), OUT / f"{name}.png")
+            print(f"saved {OUT / (name + '.png')}")
         browser.close()
 
 

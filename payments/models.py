@@ -77,10 +77,6 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return self.number
 
-    @property
-    def amount_due(self) -> int:
-        return max(self.total - self.credit_applied, 0)
-
 
 class Payment(models.Model):
     class Status(models.TextChoices):

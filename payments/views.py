@@ -35,7 +35,9 @@ def invoice_detail(request, public_id: str):
 @require_capability(Cap.VIEW_CUSTOMERS)
 def invoice_pdf(request, public_id: str):
     document = _document(request, public_id)
-    html = render_to_string("payments/invoice_pdf.html", {"doc": document, "invoice": document.invoice})
+    # `printed`: dates are the invoice's own (UTC) dates as text, not <time> elements for the agent's zone.
+    html = render_to_string("payments/invoice_pdf.html",
+                            {"doc": document, "invoice": document.invoice, "printed": True})
     from weasyprint import HTML  # imported on first use: it parses its own stylesheets at import (~0.3 s, logged)
 
     pdf = HTML(string=html, url_fetcher=_fetch_nothing).write_pdf()
