@@ -15,7 +15,7 @@ register = template.Library()
 
 _ROW = ('<tr data-row-href="{url}">'
         '<td class="col-name"><a href="{url}">{name}</a><span class="row-id">{public_id}</span></td>'
-        '<td class="col-email">{email}</td>'
+        '<td class="col-email" title="{email}"><span class="cell-clip">{email}</span></td>'
         '<td><span class="status status-{status}">{status_label}</span></td>'
         '<td>{plan}</td>'
         '<td class="col-mrr{mrr_class}">{mrr}</td>'
