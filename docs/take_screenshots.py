@@ -1,7 +1,11 @@
 """Screenshots for the README: signs in as the demo manager and captures the main pages in headless Chromium.
 
 Usage (with `make run` serving on PORT, default 8000):
-    .venv/bin/python docs/take_screenshots.py [--base http://127.0.0.1:8000] [--only login,audit]
+    .venv/bin/python docs/take_screenshots.py [--base http://127.0.0.1:8000] [--only login,audit] [--term son]
+
+Besides the pages as they open, the header search as an agent uses it: `/` then a term typed on the directory
+(the list is the live result) and on a profile (the dropdown of first matches, the second one selected), and
+the directory in an 800 px window (the sidebar collapsed to icons).
 """
 
 import argparse
@@ -12,7 +16,8 @@ from playwright.sync_api import sync_playwright
 OUT = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-PAGES = {"customers": "/customers/", "audit": "/audit/", "settings": "/settings/"}
+PAGES = {"directory": "/customers/", "audit": "/audit/", "settings": "/settings/"}
+SEARCH_SHOTS = ("directory-search", "profile-search", "directory-800")
 
 
 def main() -> None:
@@ -21,8 +26,9 @@ def main() -> None:
     parser.add_argument("--user", default="manager")
     parser.add_argument("--password", default="demo-pass-123")
     parser.add_argument("--only", default="")
+    parser.add_argument("--term", default="son", help="what to type into the search box")
     args = parser.parse_args()
-    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES}
+    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES, *SEARCH_SHOTS}
     OUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -40,7 +46,40 @@ def main() -> None:
                 page.wait_for_load_state("networkidle")
                 page.screenshot(path=OUT / f"{name}.png", full_page=False)
                 print(f"saved {OUT / (name + '.png')}")
+        search_shots(page, args, wanted)
         browser.close()
+
+
+def search_shots(page, args, wanted) -> None:
+    def save(name):
+        page.screenshot(path=OUT / f"{name}.png", full_page=False)
+        print(f"saved {OUT / (name + '.png')}")
+
+    def search(term):
+        page.keyboard.press("/")
+        page.locator("#global-search").press_sequentially(term, delay=60)
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(400)  # past the debounce, and the swap settled
+
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{args.base}/customers/")
+    page.wait_for_load_state("networkidle")
+    profile = page.locator("tbody[data-row-list] tr").first.get_attribute("data-row-href")
+    if "directory-search" in wanted:
+        search(args.term)
+        save("directory-search")
+    if "profile-search" in wanted:
+        page.goto(args.base + profile)
+        page.wait_for_load_state("networkidle")
+        search(args.term)
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowDown")
+        save("profile-search")
+    if "directory-800" in wanted:
+        page.set_viewport_size({"width": 800, "height": 900})
+        page.goto(f"{args.base}/customers/")
+        page.wait_for_load_state("networkidle")
+        save("directory-800")
 
 
 if __name__ == "__main__":
