@@ -163,11 +163,13 @@ class DirectorySearch:
         return sentences
 
 
-def find_customers(params, *, restart_on_bad_cursor: bool) -> DirectorySearch:
-    """Validate the directory parameters and read the page they ask for (the page view and the API share this).
+def find_customers(params, *, restart_on_bad_cursor: bool, per_page: int | None = None) -> DirectorySearch:
+    """Validate the directory parameters and read the page they ask for (the page, the header search's dropdown
+    and the API share this).
 
     A page link that is not valid any more raises InvalidCursor, or with `restart_on_bad_cursor` gives the first
-    page and a notice (people following an old link deserve results, API clients an error).
+    page and a notice (people following an old link deserve results, API clients an error). `per_page` overrides
+    the page size parameter (the dropdown shows the first few matches, fewer than any page size on offer).
     """
     lookups = DirectoryLookups.current()
     filters = CustomerDirectoryFilter(params, lookups=lookups)
@@ -175,7 +177,7 @@ def find_customers(params, *, restart_on_bad_cursor: bool) -> DirectorySearch:
         return DirectorySearch(filters)
     data = filters.form.cleaned_data
     read = partial(directory_page, filters.conditions(), lookups=lookups, q=data["q"], sort=data["sort"],
-                   per_page=data["per_page"])
+                   per_page=per_page or data["per_page"])
     try:
         return DirectorySearch(filters, read(cursor=data["cursor"] or None))
     except InvalidCursor as error:

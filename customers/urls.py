@@ -7,6 +7,7 @@ app_name = "customers"
 urlpatterns = [
     # Directory (search, filters, list)
     path("", directory.directory, name="directory"),
+    path("matches/", directory.search_matches, name="search_matches"),  # the header search's dropdown
     # Profile
     re_path(r"^(?P<public_id>cus_[0-9a-z]+)/", include([
         path("", profile.profile, name="profile"),

@@ -1,10 +1,13 @@
 """Screenshots for the README: signs in as the demo manager and captures the main pages in headless Chromium.
 
 Usage (with `make run` serving on PORT, default 8000):
-    .venv/bin/python docs/take_screenshots.py [--base http://127.0.0.1:8000] [--only login,audit]
+    .venv/bin/python docs/take_screenshots.py [--base http://127.0.0.1:8000] [--only login,audit] [--term son]
     .venv/bin/python docs/take_screenshots.py --only none --page invoice-paid=/invoices/inv_…/ \
         --pdf invoice-paid-pdf=/invoices/inv_…/pdf
 
+Besides the pages as they open, the header search as an agent uses it: `/` then a term typed on the directory
+(the list is the live result) and on a profile (the dropdown of first matches, the second one selected), and
+the directory in an 800 px window (the sidebar collapsed to icons).
 `--page NAME=PATH` captures any other page (the whole page, not only the first screen); `--pdf NAME=PATH` downloads
 a PDF as the signed-in user and renders its first page to NAME.png with poppler's `pdftoppm` (apt package
 poppler-utils).
@@ -21,7 +24,8 @@ from playwright.sync_api import sync_playwright
 OUT = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-PAGES = {"customers": "/customers/", "audit": "/audit/", "settings": "/settings/"}
+PAGES = {"directory": "/customers/", "audit": "/audit/", "settings": "/settings/"}
+SEARCH_SHOTS = ("directory-search", "profile-search", "directory-800")
 
 
 def _pairs(values: list[str]) -> dict[str, str]:
@@ -46,8 +50,9 @@ def main() -> None:
     parser.add_argument("--only", default="")
     parser.add_argument("--page", action="append", default=[], metavar="NAME=PATH")
     parser.add_argument("--pdf", action="append", default=[], metavar="NAME=PATH")
+    parser.add_argument("--term", default="son", help="what to type into the search box")
     args = parser.parse_args()
-    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES}
+    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES, *SEARCH_SHOTS}
     OUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -76,7 +81,40 @@ def main() -> None:
                 raise SystemExit(f"{path}: HTTP {response.status}")
             _pdf_first_page_png(response.body(), OUT / f"{name}.png")
             print(f"saved {OUT / (name + '.png')}")
+        search_shots(page, args, wanted)
         browser.close()
+
+
+def search_shots(page, args, wanted) -> None:
+    def save(name):
+        page.screenshot(path=OUT / f"{name}.png", full_page=False)
+        print(f"saved {OUT / (name + '.png')}")
+
+    def search(term):
+        page.keyboard.press("/")
+        page.locator("#global-search").press_sequentially(term, delay=60)
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(400)  # past the debounce, and the swap settled
+
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{args.base}/customers/")
+    page.wait_for_load_state("networkidle")
+    profile = page.locator("tbody[data-row-list] tr").first.get_attribute("data-row-href")
+    if "directory-search" in wanted:
+        search(args.term)
+        save("directory-search")
+    if "profile-search" in wanted:
+        page.goto(args.base + profile)
+        page.wait_for_load_state("networkidle")
+        search(args.term)
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowDown")
+        save("profile-search")
+    if "directory-800" in wanted:
+        page.set_viewport_size({"width": 800, "height": 900})
+        page.goto(f"{args.base}/customers/")
+        page.wait_for_load_state("networkidle")
+        save("directory-800")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,44 @@
+from dataclasses import dataclass
+
 from django.urls import NoReverseMatch, reverse
 
 from portal.roles import Cap, has_capability, role_of
 
-# Sidebar entries: (label, url name, capability, shortcut). Entries whose page is not installed are left out.
+
+@dataclass(frozen=True)
+class NavEntry:
+    label: str
+    url_name: str
+    capability: str | None
+    shortcut: str  # "g c": portal.js follows the sidebar link whose data-shortcut matches the keys pressed
+    icon: str  # a symbol of templates/partials/icons.html, shown alone when the sidebar is collapsed
+
+
+# Sidebar entries. Entries whose page is not installed are left out.
 NAVIGATION = [
-    ("Customers", "customers:directory", Cap.VIEW_CUSTOMERS, "g c"),
-    ("Segments", "segments:overview", Cap.VIEW_CUSTOMERS, "g s"),
-    ("Tickets", "support:tickets", Cap.MANAGE_TICKETS, "g t"),
-    ("Approvals", "portal:approvals", Cap.APPROVE_REQUESTS, "g a"),
-    ("Audit", "portal:audit", Cap.VIEW_AUDIT, "g l"),
-    ("Settings", "portal:settings", None, "g ,"),
+    NavEntry("Customers", "customers:directory", Cap.VIEW_CUSTOMERS, "g c", "users"),
+    NavEntry("Segments", "segments:overview", Cap.VIEW_CUSTOMERS, "g s", "segments"),
+    NavEntry("Tickets", "support:tickets", Cap.MANAGE_TICKETS, "g t", "tickets"),
+    NavEntry("Approvals", "portal:approvals", Cap.APPROVE_REQUESTS, "g a", "approvals"),
+    NavEntry("Audit", "portal:audit", Cap.VIEW_AUDIT, "g l", "audit"),
+    NavEntry("Settings", "portal:settings", None, "g ,", "settings"),
+]
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    keys: tuple[str, ...]  # alternatives, each as shown: "/", "Ctrl+K", "g c"
+    label: str
+
+
+# The keys portal.js answers on every page. The shortcuts dialog lists these and then one "Go to" line per sidebar
+# entry the user sees, from the same items as the sidebar's hints, so the two cannot disagree.
+GLOBAL_SHORTCUTS = [
+    Shortcut(("/", "Ctrl+K"), "Search customers"),
+    Shortcut(("↑ ↓", "j k"), "Move through list rows (in the search box, ↑ ↓ move through its matches)"),
+    Shortcut(("Enter",), "Open the selected row or search match"),
+    Shortcut(("Esc",), "Close the search matches, then leave the search box"),
+    Shortcut(("?",), "This list"),
 ]
 
 
@@ -18,13 +47,14 @@ def navigation(request):
     if user is None or not user.is_authenticated:
         return {}
     items = []
-    for label, url_name, capability, shortcut in NAVIGATION:
-        if capability and not has_capability(user, capability):
+    for entry in NAVIGATION:
+        if entry.capability and not has_capability(user, entry.capability):
             continue
         try:
-            url = reverse(url_name)
+            url = reverse(entry.url_name)
         except NoReverseMatch:
             continue
-        items.append({"label": label, "url": url, "shortcut": shortcut,
+        items.append({"label": entry.label, "url": url, "shortcut": entry.shortcut, "icon": entry.icon,
                       "active": request.path.startswith(url) and url != "/"})
-    return {"nav_items": items, "user_role": role_of(user)}
+    shortcuts = [*GLOBAL_SHORTCUTS, *(Shortcut((item["shortcut"],), f"Go to {item['label']}") for item in items)]
+    return {"nav_items": items, "shortcuts": shortcuts, "user_role": role_of(user)}

@@ -28,16 +28,23 @@ def _start(name: str, args: list[str]) -> subprocess.Popen:
 
 
 def _stop(processes: dict[str, subprocess.Popen]) -> None:
+    """SIGTERM to each process itself, not to its group: each stops its own children. A Celery worker's warm
+    shutdown waits for its pool processes and ends them; signalling the pool directly as well made them die under
+    it, and the worker logged an ERROR for each. Whatever is left of a group after the deadline is killed."""
     for name, proc in processes.items():
         if proc.poll() is None:
             print(f"→ stopping {name}", flush=True)
-            os.killpg(proc.pid, signal.SIGTERM)
+            proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 20
     for proc in processes.values():
         try:
             proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # stragglers only: a clean stop leaves the group empty
+        except ProcessLookupError:
+            pass
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET, require_POST
 
 from portal import selectors, services
@@ -29,6 +30,13 @@ class PortalLoginView(auth_views.LoginView):
 @require_GET
 def home(request):
     return redirect("customers:directory")
+
+
+@login_not_required
+@require_GET
+def favicon(request):
+    """Browsers and tools ask for /favicon.ico whatever a page links: send them to the icon the pages link."""
+    return redirect(static("portal/favicon.svg"), permanent=True)
 
 
 @login_not_required

@@ -125,6 +125,7 @@ def _profile_tab_calls():
 CALLS = [
     Call("home"),
     Call("healthz", persona=None),
+    Call("favicon", persona=None),
     Call("login", persona=None),
     Call("logout", method="post"),
     Call("portal:audit", persona="manager"),
@@ -137,6 +138,14 @@ CALLS = [
     Call("customers:directory", kind="htmx", discloses=True, query={"q": "zebulonqx"}, target="directory-results"),
     Call("customers:directory", query={"q": "zebulonqx@pii.example"}, note="exact-email-redirects"),
     Call("customers:directory", query={"q": "nobody-matches-this"}, note="no-match"),
+    # The header search's dropdown: every customer it lists is disclosed
+    Call("customers:search_matches", kind="htmx", discloses=True, query={"q": "zebulonqx"}, target="search-matches"),
+    Call("customers:search_matches", kind="htmx", discloses=True, query={"q": "lonqx@pii"}, target="search-matches",
+         note="email-part"),
+    Call("customers:search_matches", kind="htmx", query={"q": "nobody-matches-this"}, target="search-matches",
+         note="no-match"),
+    Call("customers:search_matches", kind="htmx", query={"q": "  "}, target="search-matches", note="blank"),
+    Call("customers:search_matches", kind="htmx", query={"q": "x" * 201}, target="search-matches", note="too-long"),
     # Profile
     Call("customers:profile", discloses=True, kwargs=_subject),
     Call("customers:profile", kind="htmx", discloses=True, kwargs=_subject, target="profile-tabs"),

@@ -53,3 +53,6 @@ def test_run_serves_the_seeded_portal_and_stops_cleanly_on_ctrl_c():
     for name in ("web", "worker", "beat"):
         assert f"stopping {name}" in output
     assert "Stopped." in output
+    # A clean stop: the worker, beat and web server shut down without logging an error on the way out.
+    problems = [line for line in output.splitlines() if " ERROR" in line or "ERROR/" in line or "Traceback" in line]
+    assert problems == [], output

@@ -15,12 +15,12 @@ register = template.Library()
 
 _ROW = ('<tr data-row-href="{url}">'
         '<td class="col-name"><a href="{url}">{name}</a><span class="row-id">{public_id}</span></td>'
-        '<td class="col-email">{email}</td>'
-        '<td><span class="status status-{status}">{status_label}</span></td>'
-        '<td>{plan}</td>'
+        '<td class="col-email" title="{email}"><span class="cell-clip">{email}</span></td>'
+        '<td class="col-status"><span class="status status-{status}">{status_label}</span></td>'
+        '<td class="col-plan">{plan}</td>'
         '<td class="col-mrr{mrr_class}">{mrr}</td>'
         '<td class="col-since"><time datetime="{since_iso}" data-local="date">{since}</time></td>'
-        '<td>{storefront}</td></tr>')
+        '<td class="col-storefront">{storefront}</td></tr>')
 _NO_PLAN = mark_safe('<span class="text-body-secondary">—</span>')
 
 

@@ -6,6 +6,7 @@ form, the sort headers and the page links get only the `results` partial, and th
 
 from urllib.parse import urlencode
 
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
@@ -26,6 +27,10 @@ from portal.access import require_capability
 from portal.roles import Cap
 
 RESULTS_TARGET = "directory-results"
+SEARCH_MATCHES = 8  # rows in the header search's dropdown
+# The header search box (templates/partials/header_search.html) is this page's own search: it belongs to the
+# filter form, which reloads the results as it is typed in, so the directory has one search box, not two.
+HEADER_SEARCH_FORM = "directory-filters"
 FIRST_CLICK_DESCENDING = {"mrr", "since"}  # the biggest and the newest are what people look for first
 
 
@@ -53,6 +58,8 @@ def directory(request):
                        "next": page and page.next_cursor and links.url(cursor=page.next_cursor)},
         "search_note": search_note(page) if page else "",
         "suggestions": empty_result_suggestions(links, page, found.filters.active_filters) if page else [],
+        "header_search": {"form": HEADER_SEARCH_FORM, "value": found.filters.form["q"].value() or "",
+                          "described_by": "search-help"},
     }
     partial = request.htmx and request.htmx.target == RESULTS_TARGET and not request.htmx.history_restore_request
     response = render(request, "customers/directory.html#results" if partial else "customers/directory.html",
@@ -60,6 +67,26 @@ def directory(request):
     if partial:
         push_url(response, links.url())  # the canonical URL: only the parameters in use
     return response
+
+
+@require_GET
+@require_capability(Cap.VIEW_CUSTOMERS)
+def search_matches(request):
+    """The header search's dropdown on every page but the directory: the first matches of the directory's own
+    search (the same rule and selector, so both always agree), each opening its profile, and a link to the full
+    list. An empty box answers nothing, which closes the dropdown; a term the directory refuses (too long, a null
+    character) answers with the directory's sentence, never an error."""
+    q = request.GET.get("q", "")
+    if not q.strip():
+        return HttpResponse("")
+    found = find_customers({"q": q}, restart_on_bad_cursor=True, per_page=SEARCH_MATCHES)
+    if found.page:
+        profile_url_of = profile_url_maker()
+        for customer in found.page.rows:
+            customer.profile_url = profile_url_of(customer.public_id)
+    # The page object in the context is what logs each listed customer's read (portal/access_log.py).
+    return render(request, "customers/search_matches.html",
+                  {"found": found, "page": found.page, "q": q, "directory_url": DirectoryLinks({"q": q}).url()})
 
 
 def profile_url(public_id: str) -> str:

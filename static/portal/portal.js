@@ -96,9 +96,71 @@
     (link || row).focus();
   }
 
+  // ---- Header search: on every page but the directory, the first matches drop down as the agent types (htmx
+  // fills #search-matches, a listbox); arrows move through them, Enter opens the selected one or, with none
+  // selected, submits the form (the full list in the directory), Escape closes them. Focus stays in the box. ----
+  const searchForm = document.querySelector("[data-search-dropdown]");
+  const searchBox = searchForm && searchForm.querySelector("input[name=q]");
+  const matchList = searchForm && searchForm.querySelector("[role=listbox]");
+
+  function matchOptions() { return Array.from(matchList.querySelectorAll("[role=option]")); }
+  function selectedMatch() { return matchList.querySelector("[role=option][aria-selected=true]"); }
+
+  function selectMatch(option) {
+    matchOptions().forEach(function (each) { each.removeAttribute("aria-selected"); });
+    if (option) {
+      option.setAttribute("aria-selected", "true");
+      searchBox.setAttribute("aria-activedescendant", option.id);
+      option.scrollIntoView({ block: "nearest" });
+    } else {
+      searchBox.removeAttribute("aria-activedescendant");
+    }
+  }
+
+  function showMatches(open) {
+    open = open && matchList.childElementCount > 0;
+    matchList.hidden = !open;
+    searchBox.setAttribute("aria-expanded", String(open));
+    if (!open) selectMatch(null);
+  }
+
+  if (searchBox) {
+    document.addEventListener("htmx:afterSwap", function (event) {
+      if (event.detail.target === matchList) {
+        selectMatch(null);
+        showMatches(document.activeElement === searchBox);
+      }
+    });
+    searchBox.addEventListener("focus", function () { showMatches(true); });
+    searchBox.addEventListener("input", function () { selectMatch(null); });
+    searchForm.addEventListener("focusout", function (event) {
+      if (!searchForm.contains(event.relatedTarget)) showMatches(false);
+    });
+    searchBox.addEventListener("keydown", function (event) {
+      const options = matchOptions();
+      const current = options.indexOf(selectedMatch());
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault(); // the page's own list keys do not see it either
+        if (!options.length) return;
+        showMatches(true);
+        const step = event.key === "ArrowDown" ? 1 : -1;
+        const next = current < 0 ? (step > 0 ? 0 : options.length - 1)
+          : (current + step + options.length) % options.length;
+        selectMatch(options[next]);
+      } else if (event.key === "Enter" && current >= 0 && !matchList.hidden) {
+        event.preventDefault();
+        window.location.href = options[current].href;
+      } else if (event.key === "Escape" && !matchList.hidden) {
+        event.preventDefault();
+        showMatches(false);
+      }
+    });
+  }
+
   let pendingG = false;
   document.addEventListener("keydown", function (event) {
-    const search = document.getElementById("page-search") || document.getElementById("global-search");
+    if (event.defaultPrevented) return; // handled by the header search
+    const search = document.getElementById("global-search");
     if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
       if (search) { event.preventDefault(); search.focus(); search.select(); }
       return;

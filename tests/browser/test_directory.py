@@ -14,7 +14,7 @@ def test_an_agent_finds_a_customer_by_part_of_the_email_and_opens_it_with_the_ke
     page.evaluate("window.loadedOnce = true")  # survives htmx swaps, not a page load
 
     page.keyboard.press("/")
-    expect(page.locator("#page-search")).to_be_focused()
+    expect(page.locator("#global-search")).to_be_focused()
     page.keyboard.type("DA.FITZ", delay=40)
 
     rows = page.locator("tbody[data-row-list] tr")
@@ -50,7 +50,7 @@ def test_sorting_a_filter_and_an_empty_result_update_in_place(signed_in_page, ag
     expect(page.locator("th[aria-sort='ascending']")).to_contain_text("Name")
     expect(page).to_have_url(re.compile(r"sort=name"))
 
-    page.locator("#page-search").fill("nobody-like-this")
+    page.locator("#global-search").fill("nobody-like-this")
     expect(page.get_by_role("heading", name=re.compile("No customer matches"))).to_be_visible()
     expect(page.get_by_role("link", name=re.compile("shorter part"))).to_be_visible()
     assert page.evaluate("window.loadedOnce") is True

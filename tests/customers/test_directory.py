@@ -461,8 +461,9 @@ def test_a_history_restore_gets_the_full_page(agent_client, people):
 
 def test_the_full_page_has_the_search_box_rows_and_accessible_table(agent_client, people):
     body = agent_client.get(URL, {"q": "grace"}).content.decode()
-    assert 'id="page-search"' in body and 'value="grace"' in body
-    assert 'hx-trigger="submit, input changed delay:250ms from:#page-search, change from:.directory-filter-row"' in body
+    assert body.count('name="q"') == 1  # the top bar's box is this page's search
+    assert 'id="global-search"' in body and 'form="directory-filters" value="grace"' in body
+    assert 'hx-trigger="submit, input changed delay:250ms from:#global-search, change from:.directory-filter-row"' in body
     assert "<caption" in body and 'scope="col"' in body
     assert f'href="/customers/{people["grace"].public_id}/"' in body
 
