@@ -12,7 +12,9 @@ from playwright.sync_api import sync_playwright
 OUT = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-PAGES = {"customers": "/customers/", "audit": "/audit/", "settings": "/settings/"}
+PAGES = {"customers": "/customers/", "customers-by-mrr": "/customers/?sort=-mrr",
+         "customers-not-billing": "/customers/?status=active&sort=mrr", "audit": "/audit/", "settings": "/settings/"}
+DYNAMIC = {"trial-profile": "trial"}  # a customer in this subscription state, found through the API
 
 
 def main() -> None:
@@ -22,7 +24,7 @@ def main() -> None:
     parser.add_argument("--password", default="demo-pass-123")
     parser.add_argument("--only", default="")
     args = parser.parse_args()
-    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES}
+    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES, *DYNAMIC}
     OUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -40,7 +42,20 @@ def main() -> None:
                 page.wait_for_load_state("networkidle")
                 page.screenshot(path=OUT / f"{name}.png", full_page=False)
                 print(f"saved {OUT / (name + '.png')}")
+        for name, state in DYNAMIC.items():
+            if name in wanted and (public_id := _customer_in_state(page, args.base, state)):
+                page.goto(f"{args.base}/customers/{public_id}/")
+                page.wait_for_load_state("networkidle")
+                page.locator("#profile-header").screenshot(path=OUT / f"{name}.png")
+                print(f"saved {OUT / (name + '.png')}")
         browser.close()
+
+
+def _customer_in_state(page, base: str, state: str) -> str | None:
+    """The newest customer whose subscription is in `state`, among the newest hundred (the session signs the
+    API request in)."""
+    rows = page.request.get(f"{base}/api/v1/customers?per_page=100").json()["results"]
+    return next((row["id"] for row in rows if row["subscription"]["state"] == state), None)
 
 
 if __name__ == "__main__":

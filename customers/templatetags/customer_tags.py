@@ -37,9 +37,9 @@ def _parts(customer) -> tuple[str, str, str] | None:
             note = format_html("{}, access until {}", note, _date(ends))
         return state, "Grace", note
     if state == "paused":
-        # A date without a time of day: shown as stored, not moved into the agent's time zone.
-        note = (format_html("resumes {}", customer.resumes_on.isoformat()) if customer.resumes_on
-                else "no resume date")
+        # A calendar day, not a moment: data-local="day" formats it without moving it into the agent's zone.
+        note = (format_html('resumes <time datetime="{}" data-local="day">{}</time>', customer.resumes_on.isoformat(),
+                            customer.resumes_on.isoformat()) if customer.resumes_on else "no resume date")
         return state, "Paused", note
     if state == "suspended":
         return state, "Suspended", ""
