@@ -155,6 +155,7 @@ def build_shapes(rng: random.Random, total: int, samples: int = 20) -> list[Shap
         Shape("page 1", "list", [{}] * samples, baseline=True),
         Shape("deep page", "list", _deep_page_params(total, samples), baseline=True),
         Shape("name search sorted by name", "extra", [{"q": p["last_name"].lower(), "sort": "name"} for p in people]),
+        Shape("sort by MRR", "extra", _mrr_sort_params(total, samples)),
     ]
     return shapes
 
@@ -200,6 +201,22 @@ def _deep_page_params(total: int, samples: int) -> list[dict]:
         row = Customer.objects.order_by(*order.order_by()).only(*order.column.keyset)[offset]
         params.append({"sort": sort, "cursor": Cursor(order.value, False, order.position_of(row)).encode(),
                        "naive_page": page})
+    return (params * samples)[:samples]
+
+
+def _mrr_sort_params(total: int, samples: int) -> list[dict]:
+    """The MRR sort both ways, on page 1 and on a deep page (as deep as _deep_page_params goes)."""
+    from customers.models import Customer
+    from customers.selectors.directory import Cursor, Sort
+
+    page = min(DEEP_PAGE, max(2, total // PAGE_SIZE // 2))
+    offset = (page - 1) * PAGE_SIZE - 1
+    params = []
+    for sort in ("-mrr", "mrr"):
+        order = Sort.parse(sort)
+        row = Customer.objects.order_by(*order.order_by()).only(*order.column.keyset)[offset]
+        params += [{"sort": sort}, {"sort": sort, "cursor": Cursor(order.value, False, order.position_of(row)).encode(),
+                                    "naive_page": page}]
     return (params * samples)[:samples]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -66,6 +68,16 @@ class Customer(models.Model):
                              related_name="+", help_text="Plan of the live subscription, if any")
     mrr = models.BigIntegerField(default=0, help_text="Monthly recurring revenue in minor units")
     currency = models.CharField(max_length=3, default="USD")
+    # MRR in minor units of settings.REPORTING_CURRENCY (portal.money.to_reporting), so the directory sorts dollars,
+    # euros and pounds on one scale. Rates change: `manage.py recompute_mrr_reporting` rewrites it set-based.
+    mrr_reporting = models.BigIntegerField(default=0, help_text="MRR converted to the reporting currency")
+    # What the customer's subscription is doing, for lists and the profile header without a join: the live
+    # subscription's status, else the latest one's ("" = never subscribed), and the date that matters in it.
+    subscription_state = models.CharField(max_length=10, blank=True, default="")
+    trial_ends_at = models.DateTimeField(null=True, blank=True, help_text="Set while in trial")
+    payment_failing_since = models.DateTimeField(null=True, blank=True,
+                                                 help_text="Set while in grace: the renewal that failed")
+    resumes_on = models.DateField(null=True, blank=True, help_text="Set while paused, when a resume date is given")
     # One lowercased column for substring search (name, email, public id) with one trigram index.
     search_text = models.GeneratedField(
         expression=Lower(models.functions.Concat(
@@ -94,6 +106,15 @@ class Customer(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def grace_ends_at(self):
+        """In grace: when access stops if the last dunning retry fails too (retries on the configured days after
+        the failed renewal, DESIGN §3). None outside grace or without a retry schedule."""
+        retry_days = settings.PORTAL["DUNNING_RETRY_DAYS"]
+        if self.payment_failing_since is None or not retry_days:
+            return None
+        return self.payment_failing_since + timedelta(days=max(retry_days))
 
 
 class CustomerMetrics(models.Model):

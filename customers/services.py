@@ -1,4 +1,4 @@
-"""Writes on a customer's profile: notes, tags and contact details.
+"""Writes on a customer's profile (notes, tags, contact details) and the one owner of derived customer state.
 
 Each service is one transaction that locks the customer row, makes the change, and records it with the kernel's
 one call (portal.audit.audit_record): an AuditEvent (for managers; who changed what) and, through its `timeline`,
@@ -15,12 +15,15 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Case, Value, When
 from django.db.models.functions import Lower
 
 from customers.models import ActivityEvent, Customer, CustomerTag, Note, Tag
 from portal.audit import Timeline, audit_record, changed_fields
 from portal.errors import DomainError
+from portal.money import currencies_without_rate, reporting_currency, reporting_sql, to_reporting
+from subscriptions.models import Subscription
 
 TAG_MAX_LENGTH = Tag._meta.get_field("name").max_length
 NOTE_MAX_LENGTH = Note._meta.get_field("body").max_length
@@ -163,3 +166,94 @@ def customer_profile_update(*, customer: Customer, actor, first_name: str, last_
                  timeline=Timeline(ActivityEvent.Kind.PROFILE, f"Profile updated: {', '.join(labels)}",
                                    {"fields": list(after)}))
     return list(after)
+
+
+# ---- Derived state (DESIGN §7: one owner) ----------------------------------------------------------------------
+
+BILLING_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.GRACE)  # trial and paused bring no MRR yet
+MRR_REPORTING_CHUNK = 50_000
+
+
+def derived_state(customer: Customer, current: Subscription | None) -> dict:
+    """What the customer row says about their subscriptions, by DESIGN §3, given `current`: the live subscription,
+    else the latest one (None: never subscribed). The seeder (demo/seed/loads.py CUSTOMERS) writes the same in SQL.
+
+    - status: Active with a live subscription; Churned when the latest was cancelled; otherwise Inactive (an
+      erased customer stays Erased).
+    - plan, MRR (the plan's monthly price while it bills: active or grace) and currency of the live subscription;
+      MRR again in the reporting currency (portal.money.to_reporting), the directory's MRR sort.
+    - subscription_state and the date that matters in it: trial end, the failed renewal (grace), resume date.
+    """
+    live = current if current is not None and current.is_live else None
+    state = current.status if current is not None else ""
+    if customer.status == Customer.Status.ERASED:
+        status = Customer.Status.ERASED
+    elif live is not None:
+        status = Customer.Status.ACTIVE
+    elif state == Subscription.Status.CANCELLED:
+        status = Customer.Status.CHURNED
+    else:
+        status = Customer.Status.INACTIVE
+    currency = live.plan.currency if live is not None else customer.currency
+    mrr = live.plan.monthly_price if live is not None and live.status in BILLING_STATUSES else 0
+    return {
+        "status": status,
+        "plan_id": live.plan_id if live is not None else None,
+        "mrr": mrr,
+        "currency": currency,
+        "mrr_reporting": to_reporting(mrr, currency),
+        "subscription_state": state,
+        "trial_ends_at": (current.trial_end or current.current_period_end) if state == Subscription.Status.TRIAL
+        else None,
+        "payment_failing_since": current.current_period_start if state == Subscription.Status.GRACE else None,
+        "resumes_on": current.resume_on if state == Subscription.Status.PAUSED else None,
+    }
+
+
+@transaction.atomic
+def customer_refresh_derived_state(customer: Customer) -> list[str]:
+    """Recompute status, plan, MRR (own and reporting currency) and subscription state from the subscriptions.
+
+    Every service that changes a subscription calls this in its own transaction, after the change. Locks the
+    customer row; writes only the fields that changed and returns their names (none: the row was right). The
+    caller records the action itself; this is its consequence, not a second audited change.
+    """
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    live_first = Case(When(status__in=Subscription.LIVE_STATUSES, then=Value(0)), default=Value(1))
+    current = (Subscription.objects.filter(customer=customer).select_related("plan")
+               .order_by(live_first, "-started_at", "-id").first())
+    changed = {name: value for name, value in derived_state(customer, current).items()
+               if getattr(customer, name) != value}
+    if changed:
+        for name, value in changed.items():
+            setattr(customer, name, value)
+        customer.save(update_fields=[*changed, "updated_at"])
+    return list(changed)
+
+
+def customers_mrr_reporting_recompute(*, chunk_size: int = MRR_REPORTING_CHUNK) -> int:
+    """Convert every customer's MRR to the reporting currency again (after the rates or the reporting currency
+    changed): one UPDATE per `chunk_size` ids, each its own transaction, so a million rows never sit in one
+    transaction or lock all at once. Rows already right are not written. Returns the number of rows changed.
+
+    Refuses (DomainError) when some customer's currency has no configured rate, before changing anything.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT currency FROM {Customer._meta.db_table}")
+        missing = currencies_without_rate(currency for (currency,) in cursor.fetchall())
+        if missing:
+            raise DomainError(f"No exchange rate to {reporting_currency()} is configured for "
+                              f"{', '.join(missing)}: add it to EXCHANGE_RATES first.", code="missing_rate")
+        cursor.execute(f"SELECT min(id), max(id) FROM {Customer._meta.db_table}")
+        first, last = cursor.fetchone()
+    if first is None:
+        return 0
+    value_sql = reporting_sql('"mrr"', '"currency"')
+    statement = (f'UPDATE {Customer._meta.db_table} SET "mrr_reporting" = {value_sql} '
+                 f'WHERE "id" BETWEEN %s AND %s AND "mrr_reporting" IS DISTINCT FROM {value_sql}')
+    changed = 0
+    for low in range(first, last + 1, chunk_size):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [low, low + chunk_size - 1])
+            changed += cursor.rowcount
+    return changed

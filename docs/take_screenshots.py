@@ -24,7 +24,9 @@ from playwright.sync_api import sync_playwright
 OUT = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-PAGES = {"directory": "/customers/", "audit": "/audit/", "settings": "/settings/"}
+PAGES = {"directory": "/customers/", "customers-by-mrr": "/customers/?sort=-mrr",
+         "customers-not-billing": "/customers/?status=active&sort=mrr", "audit": "/audit/", "settings": "/settings/"}
+DYNAMIC = {"trial-profile": "trial"}  # a customer in this subscription state, found through the API
 SEARCH_SHOTS = ("directory-search", "profile-search", "directory-800")
 
 
@@ -52,7 +54,7 @@ def main() -> None:
     parser.add_argument("--pdf", action="append", default=[], metavar="NAME=PATH")
     parser.add_argument("--term", default="son", help="what to type into the search box")
     args = parser.parse_args()
-    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES, *SEARCH_SHOTS}
+    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES, *SEARCH_SHOTS, *DYNAMIC}
     OUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -82,6 +84,12 @@ def main() -> None:
             _pdf_first_page_png(response.body(), OUT / f"{name}.png")
             print(f"saved {OUT / (name + '.png')}")
         search_shots(page, args, wanted)
+        for name, state in DYNAMIC.items():
+            if name in wanted and (public_id := _customer_in_state(page, args.base, state)):
+                page.goto(f"{args.base}/customers/{public_id}/")
+                page.wait_for_load_state("networkidle")
+                page.locator("#profile-header").screenshot(path=OUT / f"{name}.png")
+                print(f"saved {OUT / (name + '.png')}")
         browser.close()
 
 
@@ -115,6 +123,13 @@ def search_shots(page, args, wanted) -> None:
         page.goto(f"{args.base}/customers/")
         page.wait_for_load_state("networkidle")
         save("directory-800")
+
+
+def _customer_in_state(page, base: str, state: str) -> str | None:
+    """The newest customer whose subscription is in `state`, among the newest hundred (the session signs the
+    API request in)."""
+    rows = page.request.get(f"{base}/api/v1/customers?per_page=100").json()["results"]
+    return next((row["id"] for row in rows if row["subscription"]["state"] == state), None)
 
 
 if __name__ == "__main__":

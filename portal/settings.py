@@ -4,6 +4,7 @@
 system check that refuses to start while the demo users exist (see portal/checks.py).
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -239,6 +240,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "audit-chain-head-daily": {"task": "portal.audit_chain_head", "schedule": 24 * 60 * 60},
     "idempotency-keys-purge-daily": {"task": "portal.idempotency_purge", "schedule": 24 * 60 * 60},
+    # Rates come from the environment, so they change with a deploy; rows already right are not written again.
+    "mrr-reporting-recompute-daily": {"task": "customers.mrr_reporting_recompute", "schedule": 24 * 60 * 60},
 }
 # How long an Idempotency-Key and its stored response are kept (a retry after that runs the request again).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
@@ -254,6 +257,33 @@ PORTAL = {
     "DEMO_PASSWORD": "demo-pass-123",
     "DEMO_USERNAMES": ("agent", "manager", "admin"),
 }
+
+# --- Reporting currency (portal/money.py): the one currency customers are compared in (MRR sort, High-Value) ---
+# EXCHANGE_RATES: "EUR=1.08,GBP=1.27": 1 unit of each currency = that many units of REPORTING_CURRENCY. The
+# defaults cover every currency the demo data uses, relative to USD; set both together when reporting elsewhere.
+# After a change, run `manage.py recompute_mrr_reporting` (the nightly task does it too).
+REPORTING_CURRENCY = env.str("REPORTING_CURRENCY", default="USD").upper()
+
+
+def _exchange_rates(text: str) -> dict:
+    from decimal import Decimal, InvalidOperation
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    rates = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        currency, _, rate = item.partition("=")
+        try:
+            value = Decimal(rate.strip())  # from text, never through a float
+        except InvalidOperation:
+            value = Decimal(0)
+        if not re.fullmatch(r"[A-Za-z]{3}", currency.strip()) or not value.is_finite() or value <= 0:
+            raise ImproperlyConfigured(f"EXCHANGE_RATES: {item!r} is not CODE=positive number (e.g. EUR=1.08).")
+        rates[currency.strip().upper()] = value
+    return rates
+
+
+EXCHANGE_RATES = _exchange_rates(env.str("EXCHANGE_RATES", default="EUR=1.08,GBP=1.27"))
 
 # --- Logging: structlog, one request id on each line, no personal values. ---
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from customers.models import ActivityEvent, Customer, CustomerMetrics, Note, Storefront, Tag
 from payments.models import Invoice, Payment, PaymentMethod
+from portal.money import to_reporting
 from subscriptions.models import Plan, Subscription
 
 
@@ -61,6 +62,10 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     storefront = factory.SubFactory(StorefrontFactory)
     registered_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=400))
     status = Customer.Status.INACTIVE
+    mrr = 0
+    currency = "USD"
+    # As customers.services.derived_state keeps it: the MRR in the reporting currency.
+    mrr_reporting = factory.LazyAttribute(lambda c: to_reporting(c.mrr, c.currency))
 
 
 class CustomerMetricsFactory(factory.django.DjangoModelFactory):

@@ -75,6 +75,22 @@ def test_customer_status_plan_and_mrr_follow_the_subscriptions(seeded):
         assert customer.mrr == (live[0].plan.monthly_price if billing else 0), customer
 
 
+def test_seeded_rows_are_what_the_derived_state_owner_would_write(seeded):
+    """The seeder fills status, plan, MRR (own and reporting currency) and the subscription state set-based; the
+    one function that keeps them afterwards finds nothing to change, and neither does the rates recompute."""
+    from customers.services import customer_refresh_derived_state, customers_mrr_reporting_recompute
+
+    states = set()
+    for customer in Customer.objects.all():
+        assert customer_refresh_derived_state(customer) == [], customer
+        states.add(customer.subscription_state)
+    assert states == {"", *Subscription.Status.values}
+    assert Customer.objects.filter(subscription_state="trial", trial_ends_at__isnull=False).exists()
+    assert Customer.objects.filter(subscription_state="grace", payment_failing_since__isnull=False).exists()
+    assert Customer.objects.filter(currency="EUR", mrr__gt=0).exclude(mrr_reporting=0).exists()
+    assert customers_mrr_reporting_recompute(chunk_size=100) == 0
+
+
 def test_subscriptions_do_not_overlap_and_periods_are_consistent(seeded):
     previous_end = {}
     for s in Subscription.objects.order_by("customer_id", "started_at"):

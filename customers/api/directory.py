@@ -6,14 +6,23 @@ from customers.filters import find_customers
 from portal.access_log import serializes_customer_data
 from portal.api import api_view, iso, money
 from portal.errors import ApiError
+from portal.money import reporting_currency
 from portal.roles import Cap
+
+
+def subscription_state_json(customer) -> dict:
+    """The subscription's state and the dates that matter in it (null when they do not apply)."""
+    return {"state": customer.subscription_state or None, "trial_ends_at": iso(customer.trial_ends_at),
+            "payment_failing_since": iso(customer.payment_failing_since), "grace_ends_at": iso(customer.grace_ends_at),
+            "resumes_on": customer.resumes_on.isoformat() if customer.resumes_on else None}
 
 
 @serializes_customer_data
 def directory_row_json(customer) -> dict:
     return {"id": customer.public_id, "name": customer.full_name, "email": customer.email, "status": customer.status,
             "plan": customer.plan.code if customer.plan else None, "mrr": money(customer.mrr, customer.currency),
-            "since": iso(customer.registered_at),
+            "mrr_reporting": money(customer.mrr_reporting, reporting_currency()),
+            "subscription": subscription_state_json(customer), "since": iso(customer.registered_at),
             "storefront": customer.storefront.code if customer.storefront else None, "region": customer.country}
 
 

@@ -10,6 +10,7 @@ from django.http import JsonResponse
 
 from customers import services
 from customers.access import access_customer, access_customer_profile
+from customers.api.directory import subscription_state_json
 from customers.forms import ActivityFilterForm, PageForm, ProfileForm
 from customers.selectors.profile import (
     Page, ProfileOverview, customer_activity, customer_notes, customer_payments, customer_subscriptions,
@@ -19,6 +20,7 @@ from portal.api import api_view, iso, json_body, money
 from portal.access_log import serializes_customer_data
 from portal.cursors import InvalidCursor
 from portal.errors import ApiError
+from portal.money import reporting_currency
 from portal.roles import Cap
 
 
@@ -44,6 +46,8 @@ def overview_json(overview: ProfileOverview) -> dict:
         "plan": {"code": customer.plan.code, "name": customer.plan.name} if customer.plan else None,
         "renews_at": iso(live.current_period_end) if live and not live.cancel_at_period_end else None,
         "mrr": money(customer.mrr, customer.currency),
+        "mrr_reporting": money(customer.mrr_reporting, reporting_currency()),
+        "subscription": subscription_state_json(customer),
         "lifetime_value": money(metrics.lifetime_value, customer.currency),
         "total_paid": money(metrics.total_paid, customer.currency),
         "payments_count": metrics.payments_count,

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from customers.templatetags.customer_tags import subscription_marker_html
 from portal.templatetags.portal_tags import money
 
 register = template.Library()
@@ -16,12 +17,14 @@ register = template.Library()
 _ROW = ('<tr data-row-href="{url}">'
         '<td class="col-name"><a href="{url}">{name}</a><span class="row-id">{public_id}</span></td>'
         '<td class="col-email" title="{email}"><span class="cell-clip">{email}</span></td>'
-        '<td class="col-status"><span class="status status-{status}">{status_label}</span></td>'
+        '<td class="col-status"><span class="status status-{status}">{status_label}</span>{marker}</td>'
         '<td class="col-plan">{plan}</td>'
-        '<td class="col-mrr{mrr_class}">{mrr}</td>'
+        '<td class="col-mrr{mrr_class}"{mrr_title}>{mrr}</td>'
         '<td class="col-since"><time datetime="{since_iso}" data-local="date">{since}</time></td>'
         '<td class="col-storefront">{storefront}</td></tr>')
 _NO_PLAN = mark_safe('<span class="text-body-secondary">—</span>')
+_NOT_BILLING = {"trial": mark_safe(' title="No MRR during the trial"'),
+                "paused": mark_safe(' title="No MRR while paused"')}
 
 
 @register.simple_tag
@@ -34,9 +37,11 @@ def _row(customer):
     return format_html(
         _ROW, url=customer.profile_url, name=customer.full_name, public_id=customer.public_id,
         email=customer.email, status=customer.status, status_label=customer.get_status_display(),
+        marker=format_html(" {}", marker) if (marker := subscription_marker_html(customer)) else "",
         plan=customer.plan.name if customer.plan else _NO_PLAN,
         mrr_class="" if customer.mrr else " text-body-secondary",
         mrr=money(customer.mrr, customer.currency),
+        mrr_title=_NOT_BILLING.get(customer.subscription_state, "") if not customer.mrr else "",
         since_iso=customer.registered_at.isoformat(),
         since=timezone.localtime(customer.registered_at).strftime("%Y-%m-%d"),
         storefront=customer.storefront.name if customer.storefront else "")

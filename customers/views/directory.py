@@ -24,6 +24,7 @@ from customers.selectors.directory import (
     customer_named_by,
 )
 from portal.access import require_capability
+from portal.money import reporting_rates_note
 from portal.roles import Cap
 
 RESULTS_TARGET = "directory-results"
@@ -144,8 +145,13 @@ def sort_headers(links: DirectoryLinks, current: Sort) -> list[dict]:
             "url": links.url(sort=None if target == DEFAULT_SORT else target, cursor=None),
             "aria_sort": aria_sort,
             "next_direction": "descending" if target.startswith("-") else "ascending",
+            "note": _mrr_note() if key == "mrr" else "",
         })
     return headers
+
+
+def _mrr_note() -> str:
+    return f"{reporting_rates_note()} Each customer's MRR shows in their own currency."
 
 
 def search_note(page: DirectoryPage) -> str:

@@ -16,6 +16,9 @@ Rules the data follows (the tests in tests/test_seed_demo.py check them):
 - Customer.status per DESIGN §3; Customer.plan is the live subscription's plan. Customer.mrr is the plan's monthly
   price (a yearly price / 12, rounded down) while the live subscription is billing, i.e. active or in grace; trial
   and paused subscriptions bring no MRR (nothing is being charged), nor do scheduled cancellations stop it early.
+  Customer.mrr_reporting is that MRR in the reporting currency (portal.money), and subscription_state with its
+  date (trial end, failing since, resume date) follows the live or else latest subscription: the customer row is
+  what customers.services.customer_refresh_derived_state would write.
 - At most one live subscription per customer; every paid period has one invoice (one line; total = subtotal +
   tax) and one captured payment; Payment.amount_refunded is the sum of its succeeded refunds.
 - Usage and the timeline keep a bounded history: see loads.py.

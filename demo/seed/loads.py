@@ -23,6 +23,7 @@ from django.conf import settings
 from demo.seed import catalog
 from demo.seed.randomness import SCHEMA as S
 from demo.seed.randomness import choice, pick, public_id, text_array, u, weighted
+from portal.money import reporting_sql
 from demo.seed.stories import ATTEMPT_DAYS
 
 LIVE = "('trial', 'active', 'grace', 'paused')"
@@ -47,10 +48,13 @@ def _total(name: str) -> str:
     return f"(SELECT {name} FROM {S}.totals)"
 
 
+_MRR = "(CASE WHEN s.status IN ('active', 'grace') THEN s.price / s.months ELSE 0 END)"
+
 CUSTOMERS = f"""
 INSERT INTO customers_customer (id, public_id, first_name, last_name, email, phone, address_line1, address_line2,
                                 city, postal_code, country, storefront_id, registered_at, status, plan_id, mrr,
-                                currency, updated_at)
+                                currency, mrr_reporting, subscription_state, trial_ends_at, payment_failing_since,
+                                resumes_on, updated_at)
 SELECT c.id, c.public_id,
        CASE WHEN c.erased THEN 'Erased' ELSE c.first_name END,
        CASE WHEN c.erased THEN 'Customer' ELSE c.last_name END,
@@ -66,8 +70,13 @@ SELECT c.id, c.public_id,
             WHEN s.status = 'cancelled' THEN 'churned' ELSE 'inactive' END,
        CASE WHEN s.status IN {LIVE} THEN s.plan_id END,
        -- MRR: the plan's monthly price while billing (active, grace); trial and paused bring nothing yet
-       CASE WHEN s.status IN ('active', 'grace') THEN s.price / s.months ELSE 0 END,
-       c.currency, {S}.anchor()
+       {_MRR}, c.currency, {reporting_sql(_MRR, 'c.currency')},
+       -- the subscription's state and its date, as customers.services.derived_state says
+       coalesce(s.status, ''),
+       CASE WHEN s.status = 'trial' THEN coalesce(s.trial_end, s.current_period_end) END,
+       CASE WHEN s.status = 'grace' THEN s.current_period_start END,
+       CASE WHEN s.status = 'paused' THEN s.resume_on END,
+       {S}.anchor()
 FROM (SELECT *, {public_id('cus_', 'id', 1, _total('customers'))} AS public_id FROM {S}.cust
       WHERE id {IN_RANGE} OFFSET 0) c
 LEFT JOIN {S}.sub s ON s.customer_id = c.id AND s.is_last

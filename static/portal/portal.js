@@ -217,9 +217,11 @@
     if (dialog) { event.preventDefault(); dialog.close(); }
   });
 
-  // ---- Times in the agent's zone: the server sends <time datetime="UTC ISO" data-local[="date"]>. ----
+  // ---- Times in the agent's zone: the server sends <time datetime="UTC ISO" data-local[="date"|"day"]>. ----
   const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+  // data-local="day": a calendar day with no time of day (a resume date): the same day everywhere, not moved.
+  const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeZone: "UTC" });
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   function localizeTimes(root) {
     const times = Array.from(root.querySelectorAll("time[data-local]"));
@@ -227,7 +229,8 @@
     times.forEach(function (el) {
       const when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
-      el.textContent = (el.getAttribute("data-local") === "date" ? dateFormat : dateTimeFormat).format(when);
+      const kind = el.getAttribute("data-local");
+      el.textContent = (kind === "day" ? dayFormat : kind === "date" ? dateFormat : dateTimeFormat).format(when);
       el.title = el.getAttribute("datetime") + " (shown in " + zone + ")";
     });
   }

@@ -16,6 +16,7 @@ from customers.models import Customer
 from customers.selectors.directory import SORT_COLUMNS
 from customers.selectors.directory import filling as selector
 from portal.models import AccessLog
+from portal.money import to_reporting
 from segments.models import Segment, SegmentMembership
 from subscriptions.models import Subscription
 from tests.factories import CustomerFactory, PlanFactory, StorefrontFactory, SubscriptionFactory
@@ -39,9 +40,9 @@ def catalog(db):
 
 
 def make(catalog, first="Ada", last="Lovelace", email=None, *, status="inactive", plan=None, mrr=0,
-         storefront="web", country="GB", days=0):
+         currency="USD", storefront="web", country="GB", days=0):
     return CustomerFactory(first_name=first, last_name=last, email=email or f"{first}.{last}@example.com".lower(),
-                           status=status, plan=catalog[plan] if plan else None, mrr=mrr,
+                           status=status, plan=catalog[plan] if plan else None, mrr=mrr, currency=currency,
                            storefront=catalog[storefront], country=country,
                            registered_at=T0 + timedelta(days=days))
 
@@ -239,18 +240,56 @@ def test_the_sorted_header_carries_aria_sort_and_links_the_other_direction(agent
     assert page.count("aria-sort=") == 1
 
 
+def test_mrr_sorts_in_one_currency_and_shows_each_customers_own(agent_client, catalog):
+    """€20 (21.60 USD at the default rate) above $21 above $10; the cells keep €20.00 and $21.00."""
+    make(catalog, "Euro", "Twenty", mrr=2000, currency="EUR", status="active")
+    make(catalog, "Dollar", "Twentyone", mrr=2100, currency="USD", status="active")
+    make(catalog, "Dollar", "Ten", mrr=1000, currency="USD", status="active")
+    response = agent_client.get(URL, {"sort": "-mrr"})
+    assert _listed_names(response) == ["Euro Twenty", "Dollar Twentyone", "Dollar Ten"]
+    html = response.content.decode()
+    assert "€20.00" in html and "$21.00" in html
+    assert "Sorted in USD at configured rates: 1 EUR = 1.08 USD, 1 GBP = 1.27 USD." in html
+
+
+def test_rows_mark_trial_grace_paused_and_suspended_with_their_dates(agent_client, catalog, settings):
+    settings.PORTAL = {**settings.PORTAL, "DUNNING_RETRY_DAYS": [1, 3, 5, 7]}
+    trial = make(catalog, "Tess", "Trial", status="active", plan="basic", days=1)
+    trial.subscription_state, trial.trial_ends_at = "trial", datetime(2024, 6, 14, 12, 0, tzinfo=dt_timezone.utc)
+    grace = make(catalog, "Gus", "Grace", status="active", plan="basic", mrr=900, days=2)
+    grace.subscription_state = "grace"
+    grace.payment_failing_since = datetime(2024, 6, 2, 12, 0, tzinfo=dt_timezone.utc)
+    paused = make(catalog, "Pat", "Paused", status="active", plan="basic", days=3)
+    paused.subscription_state, paused.resumes_on = "paused", datetime(2024, 7, 1).date()
+    suspended = make(catalog, "Sue", "Suspended", days=4)
+    suspended.subscription_state = "suspended"
+    for customer in (trial, grace, paused, suspended):
+        customer.save()
+    html = agent_client.get(URL).content.decode()
+    rows = {name: row for row in re.findall(r"<tr data-row-href.*?</tr>", html, re.S)
+            for name in re.findall(r'<td class="col-name"><a href="[^"]+">([^<]+)</a>', row)}
+    text = {name: re.sub(r"<[^>]+>", "", row) for name, row in rows.items()}
+    assert "status-trial" in rows["Tess Trial"] and "Active Trial ends 2024-06-14" in text["Tess Trial"]
+    assert 'title="No MRR during the trial"' in rows["Tess Trial"]
+    assert "payment failing since 2024-06-02, access until 2024-06-09" in text["Gus Grace"]
+    assert "Paused resumes 2024-07-01" in text["Pat Paused"]
+    assert "status-suspended" in rows["Sue Suspended"]
+
+
 # --- Keyset pages -------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def crowd(catalog):
-    """70 customers with many ties on every sort key except id, spread over statuses, plans and storefronts."""
+    """70 customers with many ties on every sort key except id, spread over statuses, plans, storefronts and
+    currencies (in the MRR sort 900 GBP ranks above 1,000 USD, which raw numbers would not)."""
     statuses = ["active", "inactive", "churned"]
     plans = ["premium", "basic", None, "standard"]
     rows = []
     for n in range(70):
         rows.append(make(catalog, first=f"Zed{n % 4}", last=f"Same{n % 3}", email=f"dup{n % 5}@example.com",
-                         status=statuses[n % 3], plan=plans[n % 4], mrr=[0, 900, 3900][n % 3],
+                         status=statuses[n % 3], plan=plans[n % 4], mrr=[0, 900, 3900, 1000][n % 4],
+                         currency=["USD", "EUR", "GBP", "USD", "EUR"][n % 5],
                          storefront="web" if n % 2 else "app_store", country="US", days=n % 6))
     return rows
 
@@ -286,7 +325,7 @@ def reference_order(sort: str, *, only=None) -> list[str]:
         "email": lambda c: (c.email, c.id),
         "status": lambda c: (c.status, c.id),
         "plan": lambda c: (plan_rank[c.plan.code] if c.plan else len(plan_rank), c.id),
-        "mrr": lambda c: (c.mrr, c.id),
+        "mrr": lambda c: (to_reporting(c.mrr, c.currency), c.id),  # one currency at the configured rates
         "since": lambda c: (c.registered_at, c.id),
         "storefront": lambda c: (store_rank[c.storefront.code], c.id),
     }

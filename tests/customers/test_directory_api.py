@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from datetime import timezone as dt_timezone
 
 import pytest
@@ -30,6 +31,9 @@ def test_it_returns_results_next_and_count(api_client_for, agent, ada):
     assert response.json() == {
         "results": [{"id": ada.public_id, "name": "Ada Lovelace", "email": "ada@example.com", "status": "active",
                      "plan": "pro-monthly", "mrr": {"amount": 2500, "currency": "GBP"},
+                     "mrr_reporting": {"amount": 3175, "currency": "USD"},  # at the default 1 GBP = 1.27 USD
+                     "subscription": {"state": None, "trial_ends_at": None, "payment_failing_since": None,
+                                      "grace_ends_at": None, "resumes_on": None},
                      "since": "2024-03-01T09:30:00+00:00", "storefront": "web", "region": "GB"}],
         "next": None,
         "previous": None,
@@ -113,3 +117,31 @@ def test_a_page_costs_a_fixed_number_of_queries(api_client_for, agent, ada, djan
     with django_assert_max_num_queries(10):
         response = client.get(API, {"q": "example", "sort": "name", "cursor": cursor})
     assert len(response.json()["results"]) == 25
+
+
+@pytest.mark.parametrize("sort, expected", [
+    ("-mrr", ["euro", "dollar21", "dollar10", "trial"]),
+    ("mrr", ["trial", "dollar10", "dollar21", "euro"]),
+])
+def test_mrr_sorts_in_the_reporting_currency(api_client_for, agent, settings, sort, expected):
+    """€20 is 21.60 USD at the configured rate: above $21.00, though 2000 < 2100 in raw minor units."""
+    settings.EXCHANGE_RATES = {"EUR": Decimal("1.08"), "GBP": Decimal("1.27")}
+    ids = {name: CustomerFactory(status="active", mrr=mrr, currency=currency).public_id
+           for name, mrr, currency in (("euro", 2000, "EUR"), ("dollar21", 2100, "USD"), ("dollar10", 1000, "USD"),
+                                       ("trial", 0, "EUR"))}
+    body = api_client_for(agent).get(API, {"sort": sort}).json()
+    names = {public_id: name for name, public_id in ids.items()}
+    assert [names[row["id"]] for row in body["results"]] == expected
+    euro = next(row for row in body["results"] if row["id"] == ids["euro"])
+    assert euro["mrr"] == {"amount": 2000, "currency": "EUR"}  # shown in the customer's own currency
+    assert euro["mrr_reporting"] == {"amount": 2160, "currency": "USD"}
+
+
+def test_it_says_what_the_subscription_is_doing(api_client_for, agent, settings):
+    settings.PORTAL = {**settings.PORTAL, "DUNNING_RETRY_DAYS": [1, 3, 5, 7]}
+    CustomerFactory(status="active", subscription_state="grace",
+                    payment_failing_since=datetime(2024, 5, 1, 8, 0, tzinfo=dt_timezone.utc))
+    row = api_client_for(agent).get(API).json()["results"][0]
+    assert row["subscription"] == {"state": "grace", "trial_ends_at": None,
+                                   "payment_failing_since": "2024-05-01T08:00:00+00:00",
+                                   "grace_ends_at": "2024-05-08T08:00:00+00:00", "resumes_on": None}

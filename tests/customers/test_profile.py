@@ -16,7 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import ActivityEvent, Customer, CustomerMetrics, CustomerTag, Tag
-from customers.selectors.profile import PAGE_SIZE
+from customers.selectors.profile import PAGE_SIZE, profile_overview
+from customers.services import customer_refresh_derived_state
 from payments.models import CreditEntry, Payment, Refund
 from portal.models import AccessLog
 from segments.models import Segment, SegmentMembership
@@ -75,6 +76,8 @@ def make_customer(*, live_status: str = Subscription.Status.ACTIVE, **fields) ->
                                                  ("system", "agent", "api", "bulk", "scheduled", "agent"))):
         ActivityEventFactory(customer=customer, kind=kind, source=source, action=f"{kind}.example",
                              summary=f"Example {kind} event", created_at=now - timedelta(hours=minutes))
+    customer_refresh_derived_state(customer)  # as the subscription services do
+    customer.refresh_from_db()
     return customer
 
 
@@ -124,6 +127,42 @@ def test_it_shows_the_overview_header(agent_client, customer):
     assert f'data-copy="{customer.email}"' in page
     assert 'class="status status-active">Active' in page
     assert customer.registered_at.strftime("%Y-%m-%d") in page
+
+
+def test_a_trial_shows_in_the_header_with_its_end_date_and_the_price_after_it(agent_client):
+    customer = make_customer(live_status=Subscription.Status.TRIAL)
+    page = text(agent_client.get(profile_url(customer)))
+    title = page[page.index('<div class="profile-title">'):page.index('<div class="profile-contact">')]
+    ends = customer.trial_ends_at.strftime("%Y-%m-%d")
+    assert 'class="status status-active">Active' in title and 'status-trial state-marker">Trial' in title
+    assert f'ends <time datetime="{customer.trial_ends_at.isoformat()}" data-local="date">{ends}</time>' in title
+    assert "$0.00" in page and "during the trial; $25.00 a month once it converts" in page
+
+
+def test_grace_shows_since_when_the_payment_fails_and_until_when_it_is_retried(agent_client, settings):
+    settings.PORTAL = {**settings.PORTAL, "DUNNING_RETRY_DAYS": [1, 3, 5, 7]}
+    customer = make_customer(live_status=Subscription.Status.GRACE)
+    page = re.sub(r"<[^>]+>", "", text(agent_client.get(profile_url(customer))))
+    since = customer.payment_failing_since
+    assert (f"Grace payment failing since {since:%Y-%m-%d}, access until {since + timedelta(days=7):%Y-%m-%d}"
+            in " ".join(page.split()))
+    assert f"Renewal failed {since:%Y-%m-%d}, retrying until" in " ".join(page.split())
+
+
+def test_paused_shows_the_resume_date(agent_client):
+    customer = make_customer(live_status=Subscription.Status.PAUSED)
+    customer.subscriptions.filter(status="paused").update(resume_on="2031-02-03")
+    customer_refresh_derived_state(customer)
+    page = " ".join(re.sub(r"<[^>]+>", "", text(agent_client.get(profile_url(customer)))).split())
+    assert "Paused resumes 2031-02-03" in page and "Resumes 2031-02-03" in page and "while paused" in page
+
+
+def test_the_header_is_still_one_query(db):
+    customer = make_customer(live_status=Subscription.Status.TRIAL)
+    with CaptureQueriesContext(connection) as captured:
+        overview = profile_overview(customer.public_id)
+    assert len(captured.captured_queries) == 1
+    assert overview.customer.subscription_state == "trial" and overview.customer.trial_ends_at is not None
 
 
 def test_it_defaults_to_the_subscriptions_tab_and_marks_it_selected(agent_client, customer):

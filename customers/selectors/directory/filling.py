@@ -49,6 +49,7 @@ GATHER_ESTIMATE_FACTOR = 4  # ... and up to this many times the planner's estima
 WALK_BUDGET_PER_ROW = 300  # rows a walk may read per row it must find before it gives up and gathers
 
 LISTED_COLUMNS = ("id", "public_id", "first_name", "last_name", "email", "status", "plan_id", "mrr", "currency",
+                  "mrr_reporting", "subscription_state", "trial_ends_at", "payment_failing_since", "resumes_on",
                   "registered_at", "storefront_id", "country")
 
 

@@ -34,9 +34,9 @@ class Branches(Enum):
 
     CHOICE = "choice"  # plan, storefront: sorted by the choice's display order (plan rank, storefront name), then
     #                    id; one walk on (column, id) per choice, in that order.
-    STATUS = "status"  # MRR: one walk on (status, mrr, id) per status, merged. MRR follows from the status (only
-    #                    active customers pay), so Postgres, which assumes no such link, would walk a plain
-    #                    (mrr, id) index past every non-paying customer to find "Active, lowest MRR first".
+    STATUS = "status"  # MRR: one walk on (status, mrr_reporting, id) per status, merged. MRR follows from the status
+    #                    (only active customers pay), so Postgres, which assumes no such link, would walk a plain
+    #                    (mrr_reporting, id) index past every non-paying customer to find "Active, lowest MRR first".
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ SORT_COLUMNS = {
         SortColumn("email", "Email", ("email", "id")),
         SortColumn("status", "Status", ("status", "id")),
         SortColumn("plan", "Plan", ("plan_id", "id"), Branches.CHOICE),
-        SortColumn("mrr", "MRR", ("mrr", "id"), Branches.STATUS),
+        SortColumn("mrr", "MRR", ("mrr_reporting", "id"), Branches.STATUS),
         SortColumn("since", "Since", ("registered_at", "id"), covers_search=True),
         SortColumn("storefront", "Storefront", ("storefront_id", "id"), Branches.CHOICE),
     )

@@ -50,7 +50,7 @@ def _cursor_value(column: str, value):
         return datetime.fromisoformat(value)
     if column == "plan_id" and value is None:
         return None
-    if column in ("id", "mrr", "storefront_id", "plan_id"):
+    if column in ("id", "mrr_reporting", "storefront_id", "plan_id"):
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(column)
         return value
