@@ -155,9 +155,11 @@
     if (dialog) { event.preventDefault(); dialog.close(); }
   });
 
-  // ---- Times in the agent's zone: the server sends <time datetime="UTC ISO" data-local[="date"]>. ----
+  // ---- Times in the agent's zone: the server sends <time datetime="UTC ISO" data-local[="date"|"seconds"]>. ----
   const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+  const secondsFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  const formats = { date: dateFormat, seconds: secondsFormat };
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   function localizeTimes(root) {
     const times = Array.from(root.querySelectorAll("time[data-local]"));
@@ -165,7 +167,7 @@
     times.forEach(function (el) {
       const when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
-      el.textContent = (el.getAttribute("data-local") === "date" ? dateFormat : dateTimeFormat).format(when);
+      el.textContent = (formats[el.getAttribute("data-local")] || dateTimeFormat).format(when);
       el.title = el.getAttribute("datetime") + " (shown in " + zone + ")";
     });
   }
