@@ -12,7 +12,7 @@ from playwright.sync_api import sync_playwright
 OUT = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-PAGES = {"customers": "/customers/", "audit": "/audit/", "settings": "/settings/"}
+PAGES = {"customers": "/customers/", "audit": "/audit/", "access-log": "/audit/access/?user=agent", "settings": "/settings/"}
 
 
 def main() -> None:

@@ -48,12 +48,15 @@ def _model_label(object_type: str) -> str:
         return field_label(object_type.rpartition(".")[2]) if object_type else ""
 
 
-def _data_details(data: dict, *, skip: set[str] = frozenset()) -> list[tuple[str, Any, Any]]:
-    """The data payload as rows; a list of changed personal fields reads "Changed: First name, Email"."""
+def _data_details(data: dict, *, skip: set[str] = frozenset(), shown: str = "") -> list[tuple[str, Any, Any]]:
+    """The data payload as rows; a list of changed personal fields reads "Changed: First name, Email". A value
+    that is the `shown` object label already (a refund's own id) is not repeated."""
     rows = []
     currency = data.get("currency")
     for key, value in data.items():
         if key in skip or key in _DATABASE_KEYS or (key == "currency" and isinstance(data.get("amount"), int)):
+            continue
+        if shown and value == shown:
             continue
         if key == "amount" and isinstance(value, int):  # minor units, with the currency beside it
             rows.append(("Amount", None, format_money(value, currency or "USD")))
@@ -92,10 +95,12 @@ def describe(event) -> Described:
     if event.after or event.before:
         keys = list(dict.fromkeys([*event.before.keys(), *event.after.keys()]))
         details = [(field_label(k), event.before.get(k, ""), event.after.get(k, "")) for k in keys]
-        details += _data_details(event.data, skip={"label"})
+        details += _data_details(event.data, skip={"label"}, shown=event.object_id)
     else:
-        details = _data_details(event.data, skip={"label"})
-    if is_public_id(event.object_id):
+        details = _data_details(event.data, skip={"label"}, shown=event.object_id)
+    if event.customer is not None and event.object_id == event.customer.public_id:
+        label = "Customer profile"  # its id is in the Customer column beside it
+    elif is_public_id(event.object_id):
         label = event.object_id
     else:  # an object known by its database key only: its kind, and the label the row stored if any
         label = _model_label(event.object_type)

@@ -45,7 +45,12 @@ FROM (
         UNION ALL
         SELECT 2, ct.id, ct.added_at, ct.added_by_id, ct.customer_id, ct.tag_id FROM customers_customertag ct
         UNION ALL
-        SELECT 3, r.id, r.created_at, r.created_by_id, NULL, r.payment_id FROM payments_refund r
+        -- refunds the stories cap at an hour before the anchor are spread over that day instead of one instant
+        SELECT 3, r.id, CASE WHEN r.created_at >= {S}.anchor() - interval '1 hour'
+                             THEN r.created_at - make_interval(secs => {pick('r.id', 127, 20 * 3600)})
+                             ELSE r.created_at END,
+               r.created_by_id, NULL, r.payment_id
+        FROM payments_refund r
         UNION ALL
         SELECT 4, c.id, c.registered_at + ({S}.anchor() - c.registered_at) * {u('c.id', 121)},
                CASE WHEN {u('c.id', 122)} < 0.8 THEN {S}.agent_id() ELSE {S}.manager_id() END, c.id,
