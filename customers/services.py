@@ -57,9 +57,10 @@ def customer_note_add(*, customer: Customer, body: str, actor) -> Note:
                           code="invalid_note")
     customer = _lock_for_edit(customer)
     note = Note.objects.create(customer=customer, author=_authenticated(actor), body=body)
-    # The body stays out of the append-only audit row: erasure must be able to remove it from the note.
+    # The body stays out of the append-only audit row: erasure must be able to remove it from the note. The row
+    # names the note by its customer and length (notes have no public id; object_id keeps its key).
     audit_record(actor=actor, action="customers.note.added", customer=customer, obj=note,
-                 data={"note": note.pk, "length": len(body)},
+                 data={"length": len(body)},
                  timeline=Timeline(ActivityEvent.Kind.SUPPORT, "Internal note added", {"note": note.pk}))
     return note
 

@@ -25,7 +25,8 @@ OUT = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 PAGES = {"directory": "/customers/", "customers-by-mrr": "/customers/?sort=-mrr",
-         "customers-not-billing": "/customers/?status=active&sort=mrr", "audit": "/audit/", "settings": "/settings/"}
+         "customers-not-billing": "/customers/?status=active&sort=mrr", "audit": "/audit/",
+         "access-log": "/audit/access/?user=agent", "settings": "/settings/"}
 DYNAMIC = {"trial-profile": "trial"}  # a customer in this subscription state, found through the API
 SEARCH_SHOTS = ("directory-search", "profile-search", "directory-800")
 

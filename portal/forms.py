@@ -62,9 +62,39 @@ class ApiTokenForm(forms.Form):
         return password
 
 
+def _customer_id_field():
+    return forms.RegexField(required=False, regex=r"^cus_[0-9a-z]{4,20}$", strip=True,
+                            error_messages={"invalid": "A customer id looks like cus_ followed by letters and digits."})
+
+
 class AuditFilterForm(forms.Form):
     action = forms.CharField(required=False, max_length=80)
-    customer = forms.RegexField(required=False, regex=r"^cus_[0-9a-z]{4,20}$",
-                                error_messages={"invalid": "A customer id looks like cus_ followed by letters and digits."})
+    customer = _customer_id_field()
     actor = forms.CharField(required=False, max_length=150)
     before = forms.CharField(required=False)  # a page cursor, checked by its decoder (portal/cursors.py)
+
+    FILTERS = ("action", "customer", "actor")
+
+    def has_filters(self) -> bool:
+        """Whether the reader narrowed the list (an empty page then means "no match", not "nothing yet")."""
+        return any((self.data.get(name) or "").strip() for name in self.FILTERS)
+
+
+class AccessLogFilterForm(forms.Form):
+    customer = _customer_id_field()
+    user = forms.CharField(required=False, max_length=150)
+    since = forms.DateField(required=False, error_messages={"invalid": "Enter a date as YYYY-MM-DD."})
+    until = forms.DateField(required=False, error_messages={"invalid": "Enter a date as YYYY-MM-DD."})
+    after = forms.CharField(required=False)  # a page cursor, checked by its decoder (portal/cursors.py)
+
+    FILTERS = ("customer", "user", "since", "until")
+
+    def has_filters(self) -> bool:
+        return any((self.data.get(name) or "").strip() for name in self.FILTERS)
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return data

@@ -77,8 +77,10 @@ class AccessLog(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["customer", "-created_at"], name="access_customer_time"),
-            models.Index(fields=["user", "-created_at"], name="access_user_time"),
+            # One index per filter of the access-log viewer, each in its (created_at, id) keyset order.
+            models.Index(fields=["customer", "-created_at", "-id"], name="access_customer_time"),
+            models.Index(fields=["user", "-created_at", "-id"], name="access_user_time"),
+            models.Index(fields=["-created_at", "-id"], name="access_time"),
         ]
 
 

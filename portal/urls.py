@@ -14,6 +14,7 @@ handler500 = "portal.error_views.server_error"
 
 portal_patterns = [
     path("audit/", views.audit_log, name="audit"),
+    path("audit/access/", views.access_log, name="access_log"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/tokens/", views.api_token_create, name="api_token_create"),
     path("settings/tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),

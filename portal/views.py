@@ -14,7 +14,7 @@ from portal import selectors, services
 from portal.access import require_capability
 from portal.cursors import InvalidCursor
 from portal.errors import DomainError
-from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
+from portal.forms import AccessLogFilterForm, ApiTokenForm, AuditFilterForm, LoginForm
 from portal.models import ApiToken
 from portal.roles import Cap
 
@@ -61,8 +61,31 @@ def audit_log(request):
         except InvalidCursor as error:  # an edited or outdated link: the newest events, and say so
             events, next_cursor = read(before=None)
             notice = f"{error.message} Showing the newest events."
-    context = {"form": form, "events": events, "next_cursor": next_cursor, "notice": notice}
+    context = {"form": form, "events": events, "next_cursor": next_cursor, "notice": notice,
+               "filtered": form.has_filters(), "tab": "changes"}
     template = "portal/audit.html#results" if request.htmx else "portal/audit.html"
+    return render(request, template, context)
+
+
+@require_GET
+@require_capability(Cap.VIEW_AUDIT)
+def access_log(request):
+    """Who read which customer's data. The page names customers by public id only and shows no personal value,
+    so reading it is not itself a read of customer data: it writes no access-log row."""
+    form = AccessLogFilterForm(request.GET)
+    page, notice = selectors.AccessPage([], None), ""
+    if form.is_valid():
+        read = partial(selectors.access_log_entries, customer_public_id=form.cleaned_data["customer"],
+                       username=form.cleaned_data["user"].strip(), since=form.cleaned_data["since"],
+                       until=form.cleaned_data["until"])
+        try:
+            page = read(after=form.cleaned_data["after"] or None)
+        except InvalidCursor as error:
+            page = read(after=None)
+            notice = f"{error.message} Showing the newest views."
+    context = {"form": form, "entries": page.rows, "next_cursor": page.next_cursor, "notice": notice,
+               "filtered": form.has_filters(), "tab": "access"}
+    template = "portal/access_log.html#results" if request.htmx else "portal/access_log.html"
     return render(request, template, context)
 
 

@@ -130,6 +130,10 @@ CALLS = [
     Call("logout", method="post"),
     Call("portal:audit", persona="manager"),
     Call("portal:audit", kind="htmx", persona="manager", target="audit-results"),
+    # The access log names customers by public id only: reading it is not a read of their data
+    Call("portal:access_log", persona="manager"),
+    Call("portal:access_log", kind="htmx", persona="manager", target="access-results",
+         query={"user": "agent"}, note="by-user"),
     Call("portal:settings"),
     Call("portal:api_token_create", method="post", data={"name": "ci"}),
     Call("portal:api_token_revoke", method="post", kwargs=lambda world: {"token_id": world.token.pk}),

@@ -8,7 +8,7 @@ is one more query that walks a `(customer_id, created_at DESC, id DESC)` index f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime
 
 from babel import Locale
 from django.db import connection
@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from customers.models import ActivityEvent, Customer, CustomerMetrics, CustomerTag, Note, Storefront, Tag
 from payments.models import CreditEntry, Payment
-from portal.cursors import InvalidCursor, decode_cursor, encode_cursor
+from portal.cursors import decode_time_position, encode_time_position
 from segments.models import Segment, SegmentMembership
 from subscriptions.models import Plan, Subscription
 
@@ -26,8 +26,6 @@ DEFAULT_TAB = TABS[0]
 PAGE_SIZE = 20
 TAG_SUGGESTIONS = 20
 REGION_NAMES = Locale("en").territories
-_EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 # ---- Keyset cursors -------------------------------------------------------------------------------------------
@@ -39,28 +37,19 @@ CURSOR_SALT = "customers.profile"  # one salt for the tabs: each walks the same 
 class Cursor:
     """The position after the last row shown: rows strictly older than (created_at, id) come next.
 
-    In URLs a kernel cursor (portal/cursors.py) of [microseconds since the epoch, id]: exact integers, where a
-    float timestamp would drift by 1 µs and skip or repeat a row.
+    In URLs a kernel time position (portal/cursors.py encode_time_position): [microseconds since the epoch, id].
     """
 
     created_at: datetime
     id: int
 
     def encode(self) -> str:
-        micros = (self.created_at - _EPOCH) // _MICROSECOND
-        return encode_cursor([micros, self.id], salt=CURSOR_SALT)
+        return encode_time_position(self.created_at, self.id, salt=CURSOR_SALT)
 
     @classmethod
     def decode(cls, value: str) -> Cursor:
         """Raises InvalidCursor for anything that is not a cursor this module made."""
-        values = decode_cursor(value, salt=CURSOR_SALT)
-        try:
-            if len(values) != 2 or not all(type(v) is int for v in values):
-                raise TypeError("not (microseconds, id)")
-            micros, pk = values
-            return cls(_EPOCH + micros * _MICROSECOND, pk)
-        except (TypeError, OverflowError):  # OverflowError: a signed but absurd date
-            raise InvalidCursor() from None
+        return cls(*decode_time_position(value, salt=CURSOR_SALT))
 
     @classmethod
     def after(cls, row) -> Cursor:

@@ -21,7 +21,7 @@ from typing import Callable
 
 from django.db import connection, transaction
 
-from demo.seed import ddl, loads, lookups, reference, stories
+from demo.seed import ddl, history, loads, lookups, reference, stories
 from demo.seed.randomness import SCHEMA, helper_functions
 from demo.seed.runner import Runner, Task, configure_session
 
@@ -78,11 +78,12 @@ def _load(runner: Runner, cursor, context: dict, atomic: Callable, bulk: bool) -
         ddl.take_off(cursor, LOADED_TABLES)
     # Each table's indexes are rebuilt as soon as its load is done, while other loads go on.
     restore = ddl.restore_tasks(cursor, {load.table: load.name for load in loads.LOADS})
-    runner.run(_story_tasks(context) + _load_tasks(context["customers"], bulk) + restore
+    runner.run(_story_tasks(context) + _load_tasks(context["customers"], bulk) + [_history_task(context)] + restore
                + _analyze_tasks(cursor, restore))
     _reset_identities(cursor)
     cursor.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
-    return {load.name: runner.rows.get(load.name, 0) for load in loads.LOADS}
+    return {**{load.name: runner.rows.get(load.name, 0) for load in loads.LOADS},
+            HISTORY: runner.rows.get(HISTORY) or 0}
 
 
 def _create_staging_schema(cursor, context: dict) -> None:
@@ -110,6 +111,15 @@ def _story_tasks(context: dict) -> list[Task]:
 
     return [Task(loads.CUSTOMER_STORIES, customers),
             Task(loads.SUBSCRIPTION_STORIES, subscriptions, needs=frozenset({loads.CUSTOMER_STORIES}))]
+
+
+HISTORY = "audit history"
+
+
+def _history_task(context: dict) -> Task:
+    """Audit and access-log history (history.py), from the rows of the loads it names."""
+    return Task(HISTORY, lambda cursor: history.write_history(cursor, context["customers"]),
+                frozenset({"notes", "tags", "refunds", "payments", "customers"}))
 
 
 def _load_tasks(customers: int, bulk: bool) -> list[Task]:

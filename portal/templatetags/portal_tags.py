@@ -1,8 +1,8 @@
 from django import template
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.text import capfirst
 
+from portal.audit_display import describe
 from portal.money import format_money
 
 register = template.Library()
@@ -16,19 +16,10 @@ def money(amount, currency="USD"):
     return format_money(int(amount), currency or "USD")
 
 
-def _field_label(name: str) -> str:
-    return capfirst(str(name).replace("_", " "))
-
-
 @register.filter
-def audit_changes(event):
-    """(label, before, after) rows for an audit event: its before/after pairs (non-personal values such as a
-    status), else its data payload, where the names of changed personal fields read "Changed: First name, Email"."""
-    if event.after or event.before:
-        keys = list(dict.fromkeys([*event.before.keys(), *event.after.keys()]))
-        return [(k, event.before.get(k, ""), event.after.get(k, "")) for k in keys]
-    return [("Changed", None, ", ".join(_field_label(name) for name in value)) if key == "fields"
-            and isinstance(value, list) else (key, None, value) for key, value in event.data.items()]
+def audit_described(event):
+    """{% with line=event|audit_described %}: the event's object label and change rows (portal/audit_display.py)."""
+    return describe(event)
 
 
 @register.simple_tag

@@ -217,11 +217,13 @@
     if (dialog) { event.preventDefault(); dialog.close(); }
   });
 
-  // ---- Times in the agent's zone: the server sends <time datetime="UTC ISO" data-local[="date"|"day"]>. ----
+  // ---- Times in the agent's zone: the server sends <time datetime="UTC ISO" data-local[="date"|"day"|"seconds"]>. ----
   const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+  const secondsFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
   // data-local="day": a calendar day with no time of day (a resume date): the same day everywhere, not moved.
   const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeZone: "UTC" });
+  const formats = { date: dateFormat, day: dayFormat, seconds: secondsFormat };
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   function localizeTimes(root) {
     const times = Array.from(root.querySelectorAll("time[data-local]"));
@@ -229,8 +231,7 @@
     times.forEach(function (el) {
       const when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
-      const kind = el.getAttribute("data-local");
-      el.textContent = (kind === "day" ? dayFormat : kind === "date" ? dateFormat : dateTimeFormat).format(when);
+      el.textContent = (formats[el.getAttribute("data-local")] || dateTimeFormat).format(when);
       el.title = el.getAttribute("datetime") + " (shown in " + zone + ")";
     });
   }
