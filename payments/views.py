@@ -21,7 +21,7 @@ def _fetch_nothing(url: str, *args, **kwargs):
 
 
 def _document(request, public_id: str):
-    return invoice_document(access_invoice(request.user, public_id, queryset=invoices_for_document()))
+    return invoice_document(access_invoice(request, public_id, queryset=invoices_for_document()))
 
 
 @require_GET

@@ -126,8 +126,13 @@ def _csrf_failure(request):
     return check.process_view(request, None, (), {})
 
 
-def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | None = None):
-    """Wrap a JSON endpoint: auth, method, capability, errors as JSON, Idempotency-Key, source = "api"."""
+def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | dict[str, str] | None = None):
+    """Wrap a JSON endpoint: auth, method, capability, errors as JSON, Idempotency-Key, source = "api".
+
+    `capability` is the endpoint's one declaration (portal/access.py): one for every method, or one per method
+    (`{"GET": Cap.VIEW_CUSTOMERS, "PATCH": Cap.EDIT_CUSTOMERS}`). 403 before the endpoint runs without it. None:
+    open to any signed-in user (and then no load helper may be used).
+    """
 
     def decorator(view):
         @csrf_exempt
@@ -148,8 +153,11 @@ def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | None = No
                 return response
             if bearer is None and request.method in WRITE_METHODS and _csrf_failure(request) is not None:
                 return error_response(403, "csrf_failed", "Send the CSRF token in the X-CSRFToken header.")
-            if capability and not has_capability(request.user, capability):
-                return error_response(403, "forbidden", "Your role does not allow this.")
+            needed = capability[request.method] if isinstance(capability, dict) else capability
+            if needed is not None:
+                if not has_capability(request.user, needed):
+                    return error_response(403, "forbidden", "Your role does not allow this.")
+                request.granted_capability = needed
 
             def run():
                 try:

@@ -12,7 +12,7 @@ def _after_migrate(sender, using, **kwargs) -> None:
     from portal.db_roles import grant_application_privileges
 
     connection = connections[using]
-    if settings.CELERY_BROKER_URL.startswith("sqla+"):
+    if not settings.REDIS_URL:  # the broker and results on Postgres (make run), or its tests
         create_broker_tables({**connection.settings_dict})
     grant_application_privileges(connection)
 

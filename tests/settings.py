@@ -7,3 +7,9 @@ import os
 os.environ.setdefault("PORTAL_TESTING", "1")
 
 from portal.settings import *  # noqa: E402,F403
+
+# Eager tasks in unit tests; their results stay in memory, so no test touches the development database's broker
+# tables (the settings above point Celery at DATABASES["default"] before pytest-django renames it to the test
+# database). Tests of the real broker build their own URLs (tests/test_celery_roundtrip.py).
+CELERY_BROKER_URL = "memory://"
+CELERY_RESULT_BACKEND = "cache+memory://"

@@ -141,19 +141,19 @@ def _string_field(body: dict, name: str) -> str:
 
 # ---- Endpoints -------------------------------------------------------------------------------------------------
 
-@api_view(methods=("GET", "PATCH"), capability=Cap.VIEW_CUSTOMERS)
+@api_view(methods=("GET", "PATCH"), capability={"GET": Cap.VIEW_CUSTOMERS, "PATCH": Cap.EDIT_CUSTOMERS})
 def customer_detail(request, public_id: str):
     """GET: overview + subscriptions. PATCH {"first_name", "email", …}: change contact details."""
     if request.method == "PATCH":
         _update_profile(request, public_id)
-    overview = access_customer_profile(request.user, public_id)
+    overview = access_customer_profile(request, public_id)
     data = overview_json(overview)
     data["subscriptions"] = [subscription_json(sub) for sub in customer_subscriptions(overview.customer)]
     return JsonResponse(data)
 
 
 def _update_profile(request, public_id: str) -> None:
-    customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
+    customer = access_customer(request, public_id)
     body = json_body(request)
     allowed = set(ProfileForm.base_fields)
     unknown = sorted(set(body) - allowed)
@@ -170,28 +170,28 @@ def _update_profile(request, public_id: str) -> None:
 
 @api_view(capability=Cap.VIEW_CUSTOMERS)
 def customer_payments_list(request, public_id: str):
-    customer = access_customer(request.user, public_id)
+    customer = access_customer(request, public_id)
     page = customer_payments(customer, after=_query(PageForm, request)["cursor"])
     return JsonResponse(customer_page_json(customer, page, payment_json))
 
 
 @api_view(capability=Cap.VIEW_CUSTOMERS)
 def customer_activity_list(request, public_id: str):
-    customer = access_customer(request.user, public_id)
+    customer = access_customer(request, public_id)
     query = _query(ActivityFilterForm, request)
     page = customer_activity(customer, kind=query["kind"], after=query["cursor"])
     return JsonResponse(customer_page_json(customer, page, activity_json))
 
 
-@api_view(methods=("GET", "POST"), capability=Cap.VIEW_CUSTOMERS)
+@api_view(methods=("GET", "POST"), capability={"GET": Cap.VIEW_CUSTOMERS, "POST": Cap.EDIT_CUSTOMERS})
 def customer_notes_list(request, public_id: str):
     """GET: newest first, paged. POST {"body"}: add a note (201)."""
     if request.method == "POST":
-        customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
+        customer = access_customer(request, public_id)
         body = _string_field(json_body(request), "body")
         note = services.customer_note_add(customer=customer, body=body, actor=request.user)
         return JsonResponse(note_json(note), status=201)
-    customer = access_customer(request.user, public_id)
+    customer = access_customer(request, public_id)
     page = customer_notes(customer, after=_query(PageForm, request)["cursor"])
     return JsonResponse(customer_page_json(customer, page, note_json))
 
@@ -199,7 +199,7 @@ def customer_notes_list(request, public_id: str):
 @api_view(methods=("POST",), capability=Cap.EDIT_CUSTOMERS)
 def customer_tag_add(request, public_id: str):
     """POST {"name"}: 201 with the tag as stored (normalised) and the customer's tags."""
-    customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
+    customer = access_customer(request, public_id)
     tag = services.customer_tag_add(customer=customer, name=_string_field(json_body(request), "name"),
                                     actor=request.user)
     return JsonResponse(customer_tags_json(customer, tag=tag.name), status=201)
@@ -207,6 +207,6 @@ def customer_tag_add(request, public_id: str):
 
 @api_view(methods=("DELETE",), capability=Cap.EDIT_CUSTOMERS)
 def customer_tag_remove(request, public_id: str, name: str):
-    customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
+    customer = access_customer(request, public_id)
     services.customer_tag_remove(customer=customer, name=name, actor=request.user)
     return JsonResponse(customer_tags_json(customer))

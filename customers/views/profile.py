@@ -7,12 +7,10 @@ swap, picked from the one template's partials.
 
 from __future__ import annotations
 
-from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import reswap, retarget, trigger_client_event
 
 from customers import services
 from customers.access import access_customer, access_customer_profile
@@ -23,8 +21,8 @@ from customers.selectors.profile import (
     customer_tag_names, tag_suggestions,
 )
 from portal.access import require_capability
-from portal.errors import DomainError
 from portal.roles import Cap
+from portal.write_views import write_view
 
 TEMPLATE = "customers/profile.html"
 EDIT_TEMPLATE = "customers/profile/edit.html"
@@ -98,69 +96,38 @@ def _profile_template(request, tab: str) -> str:
 def profile(request, public_id: str, tab: str = DEFAULT_TAB):
     template = _profile_template(request, tab)
     if template == TEMPLATE:  # the full page: header too
-        overview = access_customer_profile(request.user, public_id)
+        overview = access_customer_profile(request, public_id)
         customer, context = overview.customer, _header_context(overview)
     else:
-        customer, context = access_customer(request.user, public_id), {}
+        customer, context = access_customer(request, public_id), {}
     context.update({"customer": customer, "tab": tab, "tabs": TABS, **TAB_CONTENT[tab](request, customer)})
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))  # one URL, two representations
     return response
 
 
-def _apply(form, action, error_field: str | dict[str, str] | None = None) -> bool:
-    """Run the service with the form's clean data. True when it worked; a refusal becomes a form error, on
-    `error_field` (or the field its error code maps to; None: on the whole form)."""
-    if not form.is_valid():
-        return False
-    try:
-        action(form.cleaned_data)
-    except DomainError as exc:
-        field = error_field.get(exc.code) if isinstance(error_field, dict) else error_field
-        form.add_error(field, exc.message)
-        return False
-    return True
-
-
-def _no_script_redirect(request, form, ok: bool, message: str, to):
-    """Without htmx: flash the outcome and go back to the page (post/redirect/get)."""
-    if ok:
-        messages.success(request, message)
-    else:
-        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
-    return redirect(to)
-
-
-def _partial_response(request, template: str, context: dict, ok: bool, message: str):
-    """The changed fragment; 422 keeps the errors in place, 200 also pops a toast."""
-    response = render(request, template, context, status=200 if ok else 422)
-    if ok:
-        trigger_client_event(response, "toast", {"message": message, "level": "success"})
-    return response
-
-
 @require_POST
 @require_capability(Cap.EDIT_CUSTOMERS)
 def note_add(request, public_id: str):
-    customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
-    form = NoteForm(request.POST)
-    ok = _apply(form, lambda data: services.customer_note_add(customer=customer, body=data["body"], actor=request.user),
-                "body")
-    if not request.htmx:
-        return _no_script_redirect(request, form, ok, "Note added.", customer_url(customer, "notes"))
-    context = {"customer": customer, "tab": "notes", "tabs": TABS,
-               **_notes_tab(request, customer, note_form=None if ok else form)}
-    return _partial_response(request, f"{TEMPLATE}#tabs", context, ok, "Note added.")
+    customer = access_customer(request, public_id)
+    return write_view(
+        request, form=NoteForm(request.POST), error_fields="body", message="Note added.",
+        service=lambda data: services.customer_note_add(customer=customer, body=data["body"], actor=request.user),
+        redirect_to=customer_url(customer, "notes"),
+        fragment=lambda outcome: (f"{TEMPLATE}#tabs", {
+            "customer": customer, "tab": "notes", "tabs": TABS,
+            **_notes_tab(request, customer, note_form=None if outcome.ok else outcome.form)}))
 
 
 def _tag_change(request, public_id: str, service, message: str):
-    customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
-    form = TagForm(request.POST)
-    ok = _apply(form, lambda data: service(customer=customer, name=data["name"], actor=request.user), "name")
-    if not request.htmx:
-        return _no_script_redirect(request, form, ok, message, customer_url(customer))
-    context = {"customer": customer, "tags": customer_tag_names(customer), "tag_form": TagForm() if ok else form}
-    return _partial_response(request, f"{TEMPLATE}#tags", context, ok, message)
+    customer = access_customer(request, public_id)
+    return write_view(
+        request, form=TagForm(request.POST), error_fields="name", message=message,
+        service=lambda data: service(customer=customer, name=data["name"], actor=request.user),
+        redirect_to=customer_url(customer),
+        fragment=lambda outcome: (f"{TEMPLATE}#tags", {
+            "customer": customer, "tags": customer_tag_names(customer),
+            "tag_form": TagForm() if outcome.ok else outcome.form}))
 
 
 @require_POST
@@ -179,7 +146,7 @@ def tag_remove(request, public_id: str):
 @require_capability(Cap.EDIT_CUSTOMERS)
 def tag_suggest(request, public_id: str):
     """<option>s for the add-tag field's <datalist>: existing tags this customer does not have yet."""
-    customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
+    customer = access_customer(request, public_id)
     names = tag_suggestions(customer, text=services.fold_tag_name(request.GET.get("name", "")))
     return render(request, f"{TEMPLATE}#tag_options", {"suggestions": names})
 
@@ -187,26 +154,22 @@ def tag_suggest(request, public_id: str):
 @require_http_methods(["GET", "POST"])
 @require_capability(Cap.EDIT_CUSTOMERS)
 def profile_edit(request, public_id: str):
-    customer = access_customer(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
+    customer = access_customer(request, public_id)
     if request.method == "GET":  # the form is loaded on demand: it is not part of every profile view
         template = f"{TEMPLATE}#profile_form" if request.htmx else EDIT_TEMPLATE
         return render(request, template, {"customer": customer, "profile_form": ProfileForm(customer=customer)})
 
-    form = ProfileForm(request.POST, customer=customer)
-    changed: list[str] = []
-
-    def save(data):
-        changed.extend(services.customer_profile_update(customer=customer, actor=request.user, **data))
-
-    if not _apply(form, save, {"email_taken": "email"}):
+    def form_again(outcome):  # invalid input: the form again, with its errors, in the dialog or on its own page
         template = f"{TEMPLATE}#profile_form" if request.htmx else EDIT_TEMPLATE
-        return render(request, template, {"customer": customer, "profile_form": form}, status=422)
-    message = "Profile saved." if changed else "Nothing to save: no field changed."
-    if not request.htmx:
-        messages.success(request, message)
-        return redirect(customer_url(customer))
-    # The dialog lives in the header: replacing the header with fresh figures also closes it.
-    overview = access_customer_profile(request.user, public_id, capability=Cap.EDIT_CUSTOMERS)
-    response = _partial_response(request, f"{TEMPLATE}#header", _header_context(overview), True, message)
-    return reswap(retarget(response, "#profile-header"), "outerHTML")
+        return render(request, template, {"customer": customer, "profile_form": outcome.form}, status=422)
+
+    return write_view(
+        request, form=ProfileForm(request.POST, customer=customer), error_fields={"email_taken": "email"},
+        service=lambda data: services.customer_profile_update(customer=customer, actor=request.user, **data),
+        message=lambda changed: "Profile saved." if changed else "Nothing to save: no field changed.",
+        redirect_to=customer_url(customer), invalid_page=form_again,
+        # The dialog lives in the header: replacing the header with fresh figures also closes it.
+        fragment=lambda outcome: (f"{TEMPLATE}#header",
+                                  _header_context(access_customer_profile(request, public_id))),
+        swap_into="#profile-header")
 
