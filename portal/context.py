@@ -10,6 +10,9 @@ import contextlib
 from contextvars import ContextVar
 
 SOURCES = ("agent", "system", "api", "bulk", "scheduled")
+# How the logs name each source ("agent" is a person working in the portal's pages, whatever their role).
+SOURCE_LABELS = {"agent": "in the portal", "system": "by the system", "api": "through the API",
+                 "bulk": "by a bulk job", "scheduled": "by a scheduled task"}
 _source: ContextVar[str] = ContextVar("portal_action_source", default="agent")
 
 

@@ -3,9 +3,16 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from portal.audit_display import describe
+from portal.context import SOURCE_LABELS
 from portal.money import format_money
 
 register = template.Library()
+
+
+@register.filter
+def source_label(source: str) -> str:
+    """Where a change came from, as the logs say it: "in the portal", "through the API", …"""
+    return SOURCE_LABELS.get(source, source)
 
 
 @register.filter

@@ -244,7 +244,7 @@ def test_activity_tab_shows_kinds_actor_source_newest_first(agent_client, custom
     page = text(agent_client.get(profile_url(customer, "activity")))
     summaries = re.findall(r'class="timeline-summary">([^<]+)<', page)
     assert summaries == [f"Example {kind} event" for kind in ActivityEvent.Kind.values]  # created newest first
-    for source in ("via system", "via agent", "via API", "via bulk", "via scheduled"):
+    for source in ("by the system", "in the portal", "through the API", "by a bulk job", "by a scheduled task"):
         assert source in page
     assert re.search(r'<time data-local datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[.\d]*\+00:00">', page)
 
