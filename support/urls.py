@@ -6,7 +6,7 @@ from support import views
 
 app_name = "support"
 
-customer_patterns = [
+urlpatterns = [
     path("emails/new/", views.email_new, name="email_new"),
     path("emails/preview/", views.email_preview, name="email_preview"),
     path("emails/send/", views.email_send, name="email_send"),
