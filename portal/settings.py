@@ -218,6 +218,16 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media"
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://" if not TESTING else "memorymail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="support@example.com")
+# Seconds an SMTP connection may block; without it a stalled server would hold a delivery forever.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=EMAIL_CONFIG.get("EMAIL_TIMEOUT") or 30)
+# The customer-facing site: links in emails start here (support/email_context.py, update_card_url).
+CUSTOMER_PORTAL_URL = env.str("CUSTOMER_PORTAL_URL", default="https://billing.example.com")
+# Delivery of queued emails (support/tasks.py): attempts before a transient error becomes a failure, the first
+# retry's delay (doubling each time), and when the recovery job steps in (support.services.email_messages_recover).
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=5)
+EMAIL_RETRY_SECONDS = env.int("EMAIL_RETRY_SECONDS", default=60)
+EMAIL_SENDING_TIMEOUT_MINUTES = env.int("EMAIL_SENDING_TIMEOUT_MINUTES", default=15)
+EMAIL_REQUEUE_AFTER_MINUTES = env.int("EMAIL_REQUEUE_AFTER_MINUTES", default=10)
 
 # --- Celery: Redis when REDIS_URL is set, otherwise kombu's SQLAlchemy transport on the same Postgres. ---
 from portal.broker import broker_urls  # noqa: E402
@@ -242,6 +252,8 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-keys-purge-daily": {"task": "portal.idempotency_purge", "schedule": 24 * 60 * 60},
     # Rates come from the environment, so they change with a deploy; rows already right are not written again.
     "mrr-reporting-recompute-daily": {"task": "customers.mrr_reporting_recompute", "schedule": 24 * 60 * 60},
+    # Emails whose task was lost (a worker died; the embedded broker does not redeliver) or stuck while sending.
+    "email-messages-recover": {"task": "support.email_messages_recover", "schedule": 5 * 60},
 }
 # How long an Idempotency-Key and its stored response are kept (a retry after that runs the request again).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from portal import views
+from support.urls import customer_patterns as support_customer_patterns
 
 app_name = "portal"
 
@@ -28,6 +29,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include((portal_patterns, "portal"))),
     path("customers/", include("customers.urls")),
+    re_path(r"^customers/(?P<public_id>cus_[0-9a-z]+)/", include((support_customer_patterns, "support"))),
     path("invoices/", include("payments.urls")),
     path("api/v1/", include("portal.api_urls")),
     path("admin/", admin.site.urls),

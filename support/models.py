@@ -1,9 +1,10 @@
-"""Support tickets and their comments."""
+"""Support tickets and their comments; email templates and the emails sent to customers."""
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
-from portal.ids import new_ticket_id
+from portal.ids import new_email_id, new_ticket_id
 
 
 class Ticket(models.Model):
@@ -48,3 +49,73 @@ class TicketComment(models.Model):
     from_customer = models.BooleanField(default=False)
     body = models.TextField()
     created_at = models.DateTimeField()
+
+
+class EmailTemplate(models.Model):
+    """An email an agent (or a job) can send, written by admins in Django's template language.
+
+    `subject` and `body` are rendered without HTML escaping (they are the plain-text parts); `html` is optional
+    and rendered with autoescaping on. Without it the HTML part is the text part, escaped, with paragraphs and
+    links. The variables a template may use are listed in support/email_context.py (VARIABLES); a template naming
+    any other is refused when it is saved, previewed or sent.
+    """
+
+    code = models.SlugField(max_length=60, unique=True, help_text="Stable name used by the API and jobs, e.g. welcome")
+    name = models.CharField(max_length=120, help_text="What agents see in the list, e.g. Welcome")
+    subject = models.CharField(max_length=200)
+    body = models.TextField(help_text="Plain-text body")
+    html = models.TextField(blank=True, help_text="Optional HTML body; empty: built from the plain-text body")
+    marketing = models.BooleanField(default=False, help_text="Only for customers who consented to marketing email")
+    active = models.BooleanField(default=True, help_text="Inactive templates cannot be sent")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EmailMessage(models.Model):
+    """One email to one customer, rendered when it was queued. Delivered at most once by support.tasks.
+
+    queued → sending → sent / failed; a transient error sends it back to queued with the reason (a retry is
+    scheduled for `next_attempt_at`). Holds the customer's address and the rendered text: erasable personal data,
+    which is why none of it goes into the audit row.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    public_id = models.CharField(max_length=24, unique=True, default=new_email_id, editable=False)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="emails")
+    template = models.ForeignKey(EmailTemplate, on_delete=models.PROTECT, related_name="messages")
+    to_address = models.EmailField(max_length=254)
+    subject = models.CharField(max_length=255)
+    text_body = models.TextField()
+    html_body = models.TextField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now, help_text="When a queued message is due to go out")
+    sending_since = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "-created_at", "-id"], name="email_customer_time"),
+            # The recovery job's two questions: queued and overdue, sending for too long. Sent and failed rows
+            # (nearly all of them) stay out of this index.
+            models.Index(fields=["status", "next_attempt_at"], name="email_unfinished",
+                         condition=models.Q(status__in=["queued", "sending"])),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id

@@ -23,6 +23,7 @@ from customers.selectors.profile import (
 from portal.access import require_capability
 from portal.roles import Cap
 from portal.write_views import write_view
+from support.selectors import customer_emails
 
 TEMPLATE = "customers/profile.html"
 EDIT_TEMPLATE = "customers/profile/edit.html"
@@ -69,9 +70,13 @@ def _notes_tab(request, customer, note_form: NoteForm | None = None) -> dict:
             "note_form": note_form or NoteForm()}
 
 
+def _emails_tab(request, customer) -> dict:
+    return {"page": customer_emails(customer, after=_query(PageForm, request).get("cursor"))}
+
+
 TAB_CONTENT = {"subscriptions": _subscriptions_tab, "payments": _payments_tab, "activity": _activity_tab,
-               "notes": _notes_tab}
-PAGED_TABS = ("payments", "activity", "notes")  # the tabs with "older …" rows and a `<tab>_rows` partial
+               "notes": _notes_tab, "emails": _emails_tab}
+PAGED_TABS = ("payments", "activity", "notes", "emails")  # the tabs with "older …" rows and a `<tab>_rows` partial
 
 
 def _header_context(overview) -> dict:

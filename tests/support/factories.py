@@ -1,0 +1,50 @@
+"""Factories for the support app: email templates, email messages, consent records."""
+
+import factory
+from django.utils import timezone
+
+from privacy.models import Consent
+from support.models import EmailMessage, EmailTemplate
+from tests.factories import CustomerFactory
+
+
+class EmailTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EmailTemplate
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"template-{n}")
+    name = factory.LazyAttribute(lambda t: t.code.replace("-", " ").capitalize())
+    subject = "Hello {{ first_name }}"
+    body = "Hi {{ full_name }},\n\nYour plan: {{ plan_name|default:'none' }}.\n\n{{ agent_name }}"
+    html = ""
+    marketing = False
+    active = True
+
+
+class EmailMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EmailMessage
+
+    customer = factory.SubFactory(CustomerFactory)
+    template = factory.SubFactory(EmailTemplateFactory)
+    to_address = factory.LazyAttribute(lambda m: m.customer.email)
+    subject = "Hello"
+    text_body = "Hi\n"
+    html_body = "<p>Hi</p>"
+    status = EmailMessage.Status.QUEUED
+    created_at = factory.LazyFunction(timezone.now)
+    next_attempt_at = factory.LazyFunction(timezone.now)
+
+
+class ConsentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Consent
+
+    customer = factory.SubFactory(CustomerFactory)
+    purpose = Consent.Purpose.MARKETING
+    channel = Consent.Channel.EMAIL
+    granted = True
+    source = "preference_center"
+    version = "2026-01"
+    recorded_at = factory.LazyFunction(timezone.now)
