@@ -115,7 +115,7 @@ def ticket_json(ticket, comments) -> dict:
     }
 
 
-def _body(request, *, required: dict[str, type], optional: dict[str, tuple] | None = None) -> dict:
+def _body(request, *, required: dict[str, type | tuple], optional: dict[str, tuple] | None = None) -> dict:
     """The JSON body with exactly these fields and types (400 with a sentence otherwise)."""
     body = json_body(request)
     optional = optional or {}
@@ -127,7 +127,8 @@ def _body(request, *, required: dict[str, type], optional: dict[str, tuple] | No
         if name not in body:
             raise ApiError(400, "invalid", f"Send “{name}”.")
     for name, value in body.items():
-        kinds = (required[name],) if name in required else optional[name]
+        kinds = required[name] if name in required else optional[name]
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
         if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
             names = " or ".join("null" if kind is type(None) else {str: "a string", bool: "true or false"}[kind]
                                 for kind in kinds)

@@ -181,6 +181,7 @@ def _ticket_context(request, ticket, **forms) -> dict:
 def ticket_page(request, ticket_id: str):
     ticket = access_ticket(request, ticket_id)
     overview = access_customer_profile(request, ticket.customer.public_id)
+    ticket.customer = overview.customer  # the header's customer, storefront and plan joined
     return render(request, TICKET_TEMPLATE, {**_header_context(overview), **_ticket_context(request, ticket)})
 
 
