@@ -24,6 +24,7 @@ class TemplateChoice:
     name: str
     marketing: bool
     refusal: str | None  # why it cannot be sent to this customer now (None: it can)
+    template: EmailTemplate
 
 
 def email_template_choices(customer: Customer) -> list[TemplateChoice]:
@@ -39,7 +40,7 @@ def email_template_choices(customer: Customer) -> list[TemplateChoice]:
                 refusal = ticket_only_problem(template)
             except TemplateProblem as exc:  # a template edited outside the admin form: say so, do not offer it
                 refusal = exc.message
-        choices.append(TemplateChoice(template.code, template.name, template.marketing, refusal))
+        choices.append(TemplateChoice(template.code, template.name, template.marketing, refusal, template))
     return choices
 
 

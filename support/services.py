@@ -73,7 +73,8 @@ def email_send(*, customer: Customer, template_code: str, actor, extra_context: 
     ticket value that `extra_context` does not carry).
     """
     template = active_template(template_code)
-    customer = Customer.objects.select_for_update(of=("self",)).select_related("plan").get(pk=customer.pk)
+    # FOR NO KEY UPDATE, like every lock on a customer taken next to an audit write: see _lock_customer below.
+    customer = Customer.objects.select_for_update(of=("self",), no_key=True).select_related("plan").get(pk=customer.pk)
     refusal = email_refusal(template, customer, marketing_consent=template.marketing
                             and has_email_marketing_consent(customer))
     if refusal:
@@ -351,9 +352,18 @@ def _priority(value: str) -> str:
     return value
 
 
+def _lock_customer(customer_id: int) -> Customer:
+    """FOR NO KEY UPDATE: it serialises the writers of this customer as FOR UPDATE would, but does not block the
+    foreign-key checks (FOR KEY SHARE) of rows that merely point at the customer. Django's foreign keys are checked
+    at commit, after the audit insert took the audit chain's lock; with FOR UPDATE, a transaction holding this
+    row and waiting for the chain lock deadlocks with one holding the chain lock and checking a key to this row
+    (an email delivery recording its outcome, for one)."""
+    return Customer.objects.select_for_update(no_key=True).get(pk=customer_id)
+
+
 def _lock_ticket(ticket: Ticket) -> tuple[Customer, Ticket]:
-    customer = Customer.objects.select_for_update().get(pk=ticket.customer_id)
-    return customer, Ticket.objects.select_for_update().get(pk=ticket.pk)
+    customer = _lock_customer(ticket.customer_id)
+    return customer, Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
 
 
 def _refuse_if_closed(ticket: Ticket) -> None:
@@ -381,7 +391,7 @@ def ticket_open(*, customer: Customer, subject: str, description: str, actor, pr
     description = _text(description, what="description", max_length=TICKET_TEXT_MAX_LENGTH,
                         code="invalid_description")
     priority = _priority(priority)
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    customer = _lock_customer(customer.pk)
     if customer.status == Customer.Status.ERASED:
         raise DomainError("This customer's personal data has been erased, so no ticket can be opened for them.",
                           code="customer_erased")

@@ -31,7 +31,7 @@ from support.forms import (
     PRIORITY_CHOICES, EmailSendForm, event_id_from_reference, QueueForm, TicketAssignForm, TicketCommentForm, TicketOpenForm,
     TicketPriorityForm, TicketStatusForm,
 )
-from support.models import EmailTemplate, Ticket
+from support.models import Ticket
 from support.selectors import (
     DEFAULT_QUEUE, QUEUES, assignable_agents, email_template_choices, queue_counts, queue_page, ticket_conversation,
 )
@@ -43,18 +43,19 @@ def _with_plan():
     return Customer.objects.select_related("plan")  # the plan name is an email variable
 
 
-def _preview(customer, agent, code: str | None) -> dict:
+def _preview(customer, agent, choices, code: str | None) -> dict:
     """The rendered email for the preview, or the sentence saying why there is none."""
-    if not code:
-        return {"preview": None, "preview_error": None}
-    template = EmailTemplate.objects.filter(code=code, active=True).first()
-    if template is None:
-        return {"preview": None, "preview_error": "Choose one of the templates listed."}
+    choice = next((choice for choice in choices if choice.code == code), None) if code else None
+    if choice is None:
+        error = "This template cannot be sent to this customer; the list says why." if code else None
+        return {"preview": None, "preview_error": error}
+    if choice.refusal:
+        return {"preview": None, "preview_error": f"“{choice.name}” cannot be sent: {choice.refusal}"}
     try:
-        rendered = services.email_render(template=template, customer=customer, agent=agent)
+        rendered = services.email_render(template=choice.template, customer=customer, agent=agent)
     except DomainError as exc:
-        return {"preview": None, "preview_error": exc.message, "preview_template": template}
-    return {"preview": rendered, "preview_error": None, "preview_template": template}
+        return {"preview": None, "preview_error": exc.message}
+    return {"preview": rendered, "preview_error": None}
 
 
 def _dialog_context(request, customer, form: EmailSendForm | None = None) -> dict:
@@ -63,7 +64,7 @@ def _dialog_context(request, customer, form: EmailSendForm | None = None) -> dic
     sendable = [choice.code for choice in choices if not choice.refusal]
     selected = form["template"].value() if form.is_bound else request.GET.get("template") or next(iter(sendable), "")
     return {"customer": customer, "choices": choices, "email_form": form, "selected": selected,
-            **_preview(customer, request.user, selected if selected in sendable else None)}
+            **_preview(customer, request.user, choices, selected if selected in sendable else None)}
 
 
 @require_GET
@@ -81,10 +82,7 @@ def email_preview(request, public_id: str):
     """The preview of one template for this customer (swapped in when the agent picks another template)."""
     customer = access_customer(request, public_id, queryset=_with_plan())
     code = request.GET.get("template", "")
-    sendable = {choice.code for choice in email_template_choices(customer) if not choice.refusal}
-    context = {"customer": customer, **_preview(customer, request.user, code if code in sendable else None)}
-    if code and code not in sendable:
-        context["preview_error"] = "This template cannot be sent to this customer; the list says why."
+    context = {"customer": customer, **_preview(customer, request.user, email_template_choices(customer), code)}
     status = 422 if context["preview_error"] else 200
     return render(request, f"{TEMPLATE}#preview", context, status=status)
 

@@ -150,7 +150,8 @@ def _texts(world: World):
     """Strings a query or form may carry (no surrogates: those only fit in JSON, below)."""
     valid = [world.customer.public_id, world.invoice.public_id, world.tag, "beta tester", "active", "churned",
              "pro-monthly", "none", "web", "US", "GB", "at_risk", "mrr", "-mrr", "since", "name", "2024-01-01",
-             "25", "100", "notes", "payment", "true", "now", "renewal", "admin", world.customer.email]
+             "25", "100", "notes", "payment", "true", "now", "renewal", "admin", world.customer.email,
+             "welcome", "newsletter", "ticket-reply"]
     return st.one_of(
         st.text(max_size=40),
         st.lists(st.one_of(st.sampled_from(AWKWARD), st.text(max_size=4)), max_size=8).map("".join),
@@ -183,7 +184,7 @@ RAW_BODIES = [
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
                  "application/json; charset=latin-1"]
 HTMX_TARGETS = ["directory-results", "profile-tabs", "notes-more", "payments-more", "activity-more",
-                "subscriptions-more", "profile-header", "tags", ""]
+                "subscriptions-more", "emails-more", "profile-header", "tags", "email-send-body", "email-preview", ""]
 
 
 @dataclass

@@ -73,6 +73,16 @@ def _api_token_revoke(customer, actor):
     api_token_revoke(token=ApiToken.objects.get(pk=token.pk), actor=actor)
 
 
+def _email_send(customer, actor):
+    from support.services import email_message_deliver, email_send
+
+    message = email_send(customer=customer, template_code="welcome", actor=actor)
+    email_message_deliver(message.pk)  # its outcome is recorded too (by the system)
+    message = email_send(customer=customer, template_code="ticket-reply", actor=actor,
+                         extra_context={"ticket_subject": NOTE_BODY, "reply_body": NOTE_BODY})
+    email_message_deliver(message.pk)
+
+
 # How to call each write service with the customer above ("module.function": call(customer, actor)).
 SERVICES = {
     "customers.services.customer_note_add": _note_add,
@@ -81,6 +91,7 @@ SERVICES = {
     "customers.services.customer_profile_update": _profile_update,
     "portal.services.api_token_create": _api_token_create,
     "portal.services.api_token_revoke": _api_token_revoke,
+    "support.services.email_send": _email_send,
 }
 # Functions that look like services (keyword-only `actor`) but are helpers the services call.
 NOT_SERVICES: dict[str, str] = {}

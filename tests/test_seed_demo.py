@@ -24,7 +24,7 @@ from portal.ids import ALPHABET
 from demo.seed import ddl, pipeline
 from demo.seed.runner import Runner
 from subscriptions.models import Subscription
-from support.models import Ticket
+from support.models import EmailMessage, Ticket
 
 TODAY = "2025-06-01"
 ANCHOR = datetime(2025, 6, 1, tzinfo=UTC)
@@ -137,7 +137,7 @@ def test_invoices_match_their_payments(seeded):
 
 def test_public_ids_are_prefixed_unique_and_searchable(seeded):
     for model, prefix in [(Customer, "cus_"), (Subscription, "sub_"), (Payment, "pay_"), (Invoice, "inv_"),
-                          (Refund, "re_"), (Ticket, "tkt_")]:
+                          (Refund, "re_"), (Ticket, "tkt_"), (EmailMessage, "eml_")]:
         ids = list(model.objects.values_list("public_id", flat=True))
         pattern = re.compile(re.escape(prefix) + f"[{ALPHABET}]{{16}}")
         assert ids and all(pattern.fullmatch(i) for i in ids), model
@@ -164,7 +164,19 @@ def test_metrics_usage_and_timeline(seeded):
     assert not ActivityEvent.objects.filter(created_at__gt=ANCHOR).exists()
     actions = set(ActivityEvent.objects.values_list("action", flat=True))
     assert {"subscription.started", "subscription.cancelled", "payment.succeeded", "payment.failed",
-            "payment.refunded", "note.added", "ticket.opened"} <= actions
+            "payment.refunded", "note.added", "ticket.opened", "email.queued", "email.sent",
+            "email.failed"} <= actions
+
+
+def test_emails_are_sent_or_failed_and_go_to_the_customers_address(seeded):
+    emails = EmailMessage.objects.select_related("customer", "template")
+    assert {"sent", "failed"} == set(emails.values_list("status", flat=True))
+    assert not emails.filter(customer__status="erased").exists()
+    for message in emails:
+        assert message.to_address == message.customer.email and message.created_at <= ANCHOR
+        assert message.subject and message.text_body.startswith(f"Hi {message.customer.first_name},")
+        assert (message.sent_at is not None) == (message.status == "sent") and bool(message.error) == (
+            message.status == "failed")
 
 
 def _digest() -> dict[str, str]:
@@ -182,6 +194,7 @@ def _digest() -> dict[str, str]:
         "usage": "SELECT customer_id, day, sessions FROM customers_usagedaily",
         "activity": "SELECT customer_id, created_at, action, summary FROM customers_activityevent",
         "consents": "SELECT customer_id, purpose, channel, granted, recorded_at FROM privacy_consent",
+        "emails": "SELECT public_id, to_address, subject, status, created_at FROM support_emailmessage",
     }
     digests = {}
     with connection.cursor() as cursor:

@@ -323,6 +323,64 @@ CROSS JOIN LATERAL generate_series(1, CASE WHEN t.status IN ('solved', 'closed')
 ORDER BY t.id, n
 """
 
+# A few emails per contacted customer, from the templates the support migration installs (support/migrations/0003):
+# transactional ones only (the newsletter needs consent, which these rows do not look at). Mostly sent; some failed
+# with the reason a mail server gives. None left queued: `make run`'s recovery job would send them all at once.
+_EMAIL_TEMPLATES = "('welcome', 0), ('card-update-reminder', 1), ('payment-failed', 2), ('renewal-notice', 3)"
+
+
+def _html(text_sql: str) -> str:
+    escaped = f"replace(replace(replace({text_sql}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
+    return f"'<p>' || replace(replace({escaped}, E'\\n\\n', '</p><p>'), E'\\n', '<br>') || '</p>'"
+
+
+_EMAIL_SUBJECT = """CASE e.code WHEN 'welcome' THEN 'Welcome aboard, ' || e.first_name
+                    WHEN 'card-update-reminder' THEN 'Please update your card, ' || e.first_name
+                    WHEN 'payment-failed' THEN 'Your payment did not go through'
+                    ELSE 'Your subscription renews soon' END"""
+_CARD_LINK = (settings.CUSTOMER_PORTAL_URL.rstrip("/") + "/billing/payment-method").replace("'", "''")
+_EMAIL_TEXT = f"""'Hi ' || b.first_name || E',\\n\\n' || CASE b.code
+    WHEN 'welcome' THEN E'Thanks for joining us. Your account is ready.\\n\\nIf anything is unclear, just reply to '
+                        || 'this email: a real person reads every reply.'
+    WHEN 'card-update-reminder' THEN E'The card we have on file is about to expire or was declined. To keep your '
+                                     || E'access without interruption, update it here:\\n\\n{_CARD_LINK}'
+    WHEN 'payment-failed' THEN E'We could not collect your latest payment. We will try again over the next few '
+                               || E'days. To settle it now, update your card:\\n\\n{_CARD_LINK}'
+    ELSE E'A friendly reminder: your subscription renews soon. Nothing to do if you want to keep it.' END
+    || E'\\n\\n' || CASE WHEN b.created_by_id IS NULL THEN 'The support team' ELSE 'Support' END || E'\\n'"""
+
+EMAILS = f"""
+INSERT INTO support_emailmessage (id, public_id, customer_id, template_id, to_address, subject, text_body,
+                                  html_body, status, provider_message_id, error, attempts, created_at,
+                                  next_attempt_at, sending_since, sent_at, created_by_id)
+SELECT e.id, e.public_id, e.customer_id, e.template_id, e.email, {_EMAIL_SUBJECT}, e.text_body,
+       {_html('e.text_body')}, e.status, '<' || e.public_id || '@example.com>',
+       CASE WHEN e.status = 'failed' THEN
+            CASE WHEN {u('e.id', 131)} < 0.7 THEN 'The recipient was refused: 550 5.1.1 Mailbox unavailable'
+                 ELSE 'Gave up after 5 attempts. Last error: ConnectionRefusedError: [Errno 111] Connection refused'
+            END ELSE '' END,
+       CASE WHEN e.status = 'failed' AND {u('e.id', 131)} >= 0.7 THEN 5 ELSE 1 END,
+       e.created_at, e.created_at, NULL,
+       CASE WHEN e.status = 'sent' THEN e.created_at + make_interval(secs => 2 + {pick('e.id', 132, 20)}) END,
+       e.created_by_id
+FROM (
+    SELECT b.*, {public_id('eml_', 'b.id', 7, 'b.emails')} AS public_id,
+           CASE WHEN {u('b.id', 133)} < 0.06 THEN 'failed' ELSE 'sent' END AS status,
+           {_EMAIL_TEXT} AS text_body
+    FROM (
+        SELECT row_number() OVER (ORDER BY c.id, n) AS id, count(*) OVER () AS emails, c.id AS customer_id,
+               c.first_name, c.email, t.id AS template_id, t.code,
+               c.registered_at + ({S}.anchor() - c.registered_at) * {u('c.id * 4 + n', 128)} AS created_at,
+               CASE WHEN t.code = 'welcome' THEN NULL ELSE {S}.agent_id() END AS created_by_id
+        FROM customers_customer c
+        CROSS JOIN LATERAL generate_series(1, 1 + ({u('c.id', 127)} < 0.3)::int) AS n
+        JOIN (VALUES {_EMAIL_TEMPLATES}) AS v(code, slot) ON v.slot = {pick('c.id * 4 + n', 129, 4)}
+        JOIN support_emailtemplate t ON t.code = v.code
+        WHERE c.status <> 'erased' AND {u('c.id', 130)} < 0.12
+    ) b
+) e
+"""
+
 NOTES = f"""
 INSERT INTO customers_note (customer_id, author_id, body, created_at)
 SELECT c.id, CASE WHEN {u('c.id * 4 + n', 92)} < 0.75 THEN {S}.agent_id() ELSE {S}.manager_id() END,
@@ -499,6 +557,18 @@ SELECT t.customer_id, t.created_at, 'support', 'ticket.opened',
 FROM support_ticket t
 """,
     f"""{_ACTIVITY_INSERT}
+SELECT m.customer_id, m.created_at, 'support', 'email.queued',
+       CASE WHEN m.created_by_id IS NULL THEN 'system' ELSE 'agent' END, m.created_by_id,
+       'Email “' || t.name || '” queued', jsonb_build_object('email', m.public_id, 'template', t.code)
+FROM support_emailmessage m JOIN support_emailtemplate t ON t.id = m.template_id
+UNION ALL
+SELECT m.customer_id, coalesce(m.sent_at, m.created_at + interval '1 minute'), 'support', 'email.' || m.status,
+       'system', NULL,
+       'Email “' || t.name || '” ' || CASE m.status WHEN 'sent' THEN 'sent' ELSE 'failed (see the Emails tab)' END,
+       jsonb_build_object('email', m.public_id, 'template', t.code)
+FROM support_emailmessage m JOIN support_emailtemplate t ON t.id = m.template_id
+""",
+    f"""{_ACTIVITY_INSERT}
 SELECT c.id, {S}.anchor() - make_interval(days => 1 + {pick('c.id', 109, 30)}), 'privacy', 'customer.erased',
        'system', {S}.manager_id(), 'Personal data erased on request (approved by a manager)', '{{}}'::jsonb
 FROM {S}.cust c
@@ -525,5 +595,6 @@ LOADS = (
     Load("credit entries", "payments_creditentry", (CREDIT_ENTRIES,), (SUBSCRIPTION_STORIES,)),
     Load("refunds", "payments_refund", (REFUNDS,), ("payments",)),
     Load("metrics", "customers_customermetrics", (METRICS,), ("refunds", "usage")),
-    Load("activity", "customers_activityevent", ACTIVITY, ("refunds", "notes", "tickets")),
+    Load("emails", "support_emailmessage", (EMAILS,), ("customers",)),
+    Load("activity", "customers_activityevent", ACTIVITY, ("refunds", "notes", "tickets", "emails")),
 )

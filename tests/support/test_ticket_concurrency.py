@@ -18,7 +18,7 @@ from support.services import ticket_comment_add, ticket_status_change
 from tests.factories import UserFactory
 from tests.support.factories import EmailTemplateFactory, TicketFactory
 
-ROUNDS = 5
+ROUNDS = 10
 
 
 @pytest.fixture
