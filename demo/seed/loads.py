@@ -295,8 +295,8 @@ def _reply_target_seconds(priority: str) -> str:
 # The first agent reply comes this many hours after the ticket opened; the follow-up and closing reply keep the step.
 _REPLY_STEP = f"(1 + {pick('t.id', 89, 20)})"
 
-# Open tickets of the last two weeks were opened in the last day and a half, so the queues show a realistic mix of
-# replies still due and overdue ones (urgent after 1 h, high after 4 h, normal after 24 h; low never here).
+# Open tickets (no reply yet) were opened in the last day and a half, so the queues show a realistic mix of replies
+# still due and overdue ones (urgent after 1 h, high after 4 h, normal after 24 h; low never here).
 TICKETS = f"""
 INSERT INTO support_ticket (id, public_id, customer_id, subject, description, status, priority, assignee_id,
                             created_by_id, created_at, updated_at, first_response_at, due_at)
@@ -312,7 +312,7 @@ SELECT t.id, {public_id('tkt_', 't.id', 5, 't.tickets')}, t.customer_id,
 FROM (
     SELECT s0.id, s0.tickets, s0.customer_id, s0.status,
            {weighted(u('s0.id', 84), [("'low'", 20), ("'normal'", 60), ("'high'", 15), ("'urgent'", 5)])} AS priority,
-           CASE WHEN s0.status = 'open' AND s0.created_at > {S}.anchor() - interval '14 days'
+           CASE WHEN s0.status = 'open'
                 THEN greatest(s0.created_at, {S}.anchor() - make_interval(mins => {pick('s0.id', 97, 36 * 60)}))
                 ELSE s0.created_at END AS created_at
     FROM (
