@@ -5,7 +5,8 @@ Usage (with `make run` serving on PORT, default 8000):
     .venv/bin/python docs/take_screenshots.py --only none --page invoice-paid=/invoices/inv_…/ \
         --pdf invoice-paid-pdf=/invoices/inv_…/pdf
 
-Besides the pages as they open, the header search as an agent uses it: `/` then a term typed on the directory
+Besides the pages as they open, the send-email dialog with its preview (opened from an active customer's header)
+and a profile's Emails tab, and the header search as an agent uses it: `/` then a term typed on the directory
 (the list is the live result) and on a profile (the dropdown of first matches, the second one selected), and
 the directory in an 800 px window (the sidebar collapsed to icons).
 `--page NAME=PATH` captures any other page (the whole page, not only the first screen); `--pdf NAME=PATH` downloads
@@ -29,6 +30,7 @@ PAGES = {"directory": "/customers/", "customers-by-mrr": "/customers/?sort=-mrr"
          "access-log": "/audit/access/?user=agent", "settings": "/settings/"}
 DYNAMIC = {"trial-profile": "trial"}  # a customer in this subscription state, found through the API
 SEARCH_SHOTS = ("directory-search", "profile-search", "directory-800")
+EMAIL_SHOTS = ("email-dialog", "profile-emails")
 
 
 def _pairs(values: list[str]) -> dict[str, str]:
@@ -55,7 +57,7 @@ def main() -> None:
     parser.add_argument("--pdf", action="append", default=[], metavar="NAME=PATH")
     parser.add_argument("--term", default="son", help="what to type into the search box")
     args = parser.parse_args()
-    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES, *SEARCH_SHOTS, *DYNAMIC}
+    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES, *SEARCH_SHOTS, *DYNAMIC, *EMAIL_SHOTS}
     OUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -85,6 +87,7 @@ def main() -> None:
             _pdf_first_page_png(response.body(), OUT / f"{name}.png")
             print(f"saved {OUT / (name + '.png')}")
         search_shots(page, args, wanted)
+        email_shots(page, args, wanted)
         for name, state in DYNAMIC.items():
             if name in wanted and (public_id := _customer_in_state(page, args.base, state)):
                 page.goto(f"{args.base}/customers/{public_id}/")
@@ -124,6 +127,28 @@ def search_shots(page, args, wanted) -> None:
         page.goto(f"{args.base}/customers/")
         page.wait_for_load_state("networkidle")
         save("directory-800")
+
+
+def email_shots(page, args, wanted) -> None:
+    """The send-email dialog with its preview, opened from an active customer's header; a profile's Emails tab."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    rows = page.request.get(f"{args.base}/api/v1/customers?status=active&per_page=100").json()["results"]
+    if "email-dialog" in wanted and rows:
+        page.goto(f"{args.base}/customers/{rows[0]['id']}/")
+        page.wait_for_load_state("networkidle")
+        page.get_by_role("link", name="Send email").click()
+        page.locator("#email-send-dialog .email-preview-html").wait_for()
+        page.wait_for_timeout(300)
+        page.screenshot(path=OUT / "email-dialog.png", full_page=False)
+        print(f"saved {OUT / 'email-dialog.png'}")
+    if "profile-emails" in wanted:
+        for row in rows:
+            if page.request.get(f"{args.base}/api/v1/customers/{row['id']}/emails").json()["results"]:
+                page.goto(f"{args.base}/customers/{row['id']}/emails/")
+                page.wait_for_load_state("networkidle")
+                page.screenshot(path=OUT / "profile-emails.png", full_page=False)
+                print(f"saved {OUT / 'profile-emails.png'}")
+                break
 
 
 def _customer_in_state(page, base: str, state: str) -> str | None:

@@ -124,7 +124,9 @@ def test_a_real_worker_delivers_an_email_over_smtp_through_the_embedded_broker()
     from django.db import connection
 
     broker, backend = broker_urls("", connection.settings_dict)
-    _deliver_through_a_real_worker(broker, backend)
+    # A broker URL of its own: kombu keeps one engine per URL for the process, and this test ends by closing its
+    # connections; another test using the plain URL afterwards must not inherit them.
+    _deliver_through_a_real_worker(f"{broker}&application_name=email-delivery-test", backend)
 
 
 @pytest.mark.integration
