@@ -1,4 +1,4 @@
-"""Emails to customers: queue one (the only write an agent makes) and deliver it, at most once.
+"""Emails to customers (queue one and deliver it, at most once) and tickets (open, comment, move, assign; below).
 
 `email_send` renders the template for the customer and writes the EmailMessage in the caller's transaction, with
 its audit row and timeline event; the delivery task is sent when that transaction commits, with the message's id
