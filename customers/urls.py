@@ -11,7 +11,7 @@ urlpatterns = [
     # Profile
     re_path(r"^(?P<public_id>cus_[0-9a-z]+)/", include([
         path("", profile.profile, name="profile"),
-        re_path(r"^(?P<tab>subscriptions|payments|activity|notes|emails)/$", profile.profile, name="profile_tab"),
+        re_path(r"^(?P<tab>subscriptions|payments|tickets|activity|notes|emails)/$", profile.profile, name="profile_tab"),
         path("edit/", profile.profile_edit, name="profile_edit"),
         path("notes/new/", profile.note_add, name="note_add"),
         path("tags/add/", profile.tag_add, name="tag_add"),

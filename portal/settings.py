@@ -270,6 +270,14 @@ PORTAL = {
     "DEMO_USERNAMES": ("agent", "manager", "admin"),
 }
 
+# --- Tickets: first-reply targets per priority, in hours (support/rules.py says when the clock runs) ---
+TICKET_RESPONSE_TARGET_HOURS = {
+    "urgent": env.float("TICKET_TARGET_URGENT_HOURS", default=1),
+    "high": env.float("TICKET_TARGET_HIGH_HOURS", default=4),
+    "normal": env.float("TICKET_TARGET_NORMAL_HOURS", default=24),
+    "low": env.float("TICKET_TARGET_LOW_HOURS", default=72),
+}
+
 # --- Reporting currency (portal/money.py): the one currency customers are compared in (MRR sort, High-Value) ---
 # EXCHANGE_RATES: "EUR=1.08,GBP=1.27": 1 unit of each currency = that many units of REPORTING_CURRENCY. The
 # defaults cover every currency the demo data uses, relative to USD; set both together when reporting elsewhere.

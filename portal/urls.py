@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, re_path
+from django.urls import include, path
 
 from portal import views
 
@@ -28,7 +28,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include((portal_patterns, "portal"))),
     path("customers/", include("customers.urls")),
-    re_path(r"^customers/(?P<public_id>cus_[0-9a-z]+)/", include("support.urls")),
+    path("", include("support.urls")),  # /tickets/…, and the support pages under /customers/<cus_…>/
     path("invoices/", include("payments.urls")),
     path("api/v1/", include("portal.api_urls")),
     path("admin/", admin.site.urls),

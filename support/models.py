@@ -8,6 +8,9 @@ from portal.ids import new_email_id, new_ticket_id
 
 
 class Ticket(models.Model):
+    """A customer's support request. Status moves and the reply clock follow support/rules.py; every change goes
+    through support/services.py."""
+
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         PENDING = "pending", "Waiting on customer"
@@ -35,20 +38,67 @@ class Ticket(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 
+    # ---- Support desk: the request itself, what it is about, and its reply clock ----------------------------
+    description = models.TextField(blank=True, max_length=10000)
+    # What the ticket was opened from, shown on it: a failed payment (its amount and decline reason) and/or an
+    # event of the customer's timeline.
+    payment = models.ForeignKey("payments.Payment", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="tickets")
+    activity_event = models.ForeignKey("customers.ActivityEvent", null=True, blank=True,
+                                       on_delete=models.SET_NULL, related_name="+")
+    first_response_at = models.DateTimeField(null=True, blank=True, help_text="The first public reply")
+    due_at = models.DateTimeField(null=True, blank=True,
+                                  help_text="When the first reply is due; empty once the clock has stopped")
+    # The queues sort most urgent first; a stored rank lets one index serve that order.
+    priority_rank = models.GeneratedField(
+        expression=models.Case(*(models.When(priority=code, then=models.Value(rank))
+                                 for rank, code in enumerate(("urgent", "high", "normal", "low"))),
+                               default=models.Value(9)),
+        output_field=models.SmallIntegerField(), db_persist=True)
+
     class Meta:
-        indexes = [models.Index(fields=["customer", "-created_at"], name="ticket_customer_time")]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="ticket_customer_time"),
+            # The queues: open tickets in priority order, oldest first; and the same per assignee ("mine").
+            models.Index(fields=["priority_rank", "created_at", "id"], name="ticket_open_queue",
+                         condition=models.Q(status__in=["open", "pending", "escalated"])),
+            models.Index(fields=["assignee", "priority_rank", "created_at", "id"], name="ticket_open_by_assignee",
+                         condition=models.Q(status__in=["open", "pending", "escalated"])),
+        ]
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.subject}"
 
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
 
 class TicketComment(models.Model):
+    """One message of a ticket's conversation: the customer's (`from_customer`), an agent's public reply (emailed
+    to the customer, `email`), or an internal note (`public` false: portal users only)."""
+
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="+")
     from_customer = models.BooleanField(default=False)
     body = models.TextField()
     created_at = models.DateTimeField()
+
+    # ---- Support desk: internal note or public reply, and the email that carried a reply --------------------
+    public = models.BooleanField(default=False)
+    email = models.ForeignKey("support.EmailMessage", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["ticket", "created_at", "id"], name="ticketcomment_ticket_time")]
+
+    @property
+    def kind(self) -> str:
+        """customer, reply or note: how the conversation shows it."""
+        if self.from_customer:
+            return "customer"
+        return "reply" if self.public else "note"
 
 
 class EmailTemplate(models.Model):

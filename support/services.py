@@ -1,4 +1,4 @@
-"""Emails to customers: queue one (the only write an agent makes) and deliver it, at most once.
+"""Emails to customers (queue one and deliver it, at most once) and tickets (open, comment, move, assign; below).
 
 `email_send` renders the template for the customer and writes the EmailMessage in the caller's transaction, with
 its audit row and timeline event; the delivery task is sent when that transaction commits, with the message's id
@@ -36,7 +36,9 @@ from portal.audit import Timeline, audit_record
 from portal.errors import DomainError
 from privacy.selectors import has_email_marketing_consent
 from support.email_context import RenderedEmail, TemplateProblem, email_values, render_email
-from support.models import EmailMessage, EmailTemplate
+from payments.models import Payment
+from support import rules
+from support.models import EmailMessage, EmailTemplate, Ticket, TicketComment
 from support.policy import email_refusal
 
 logger = structlog.get_logger(__name__)
@@ -71,7 +73,8 @@ def email_send(*, customer: Customer, template_code: str, actor, extra_context: 
     ticket value that `extra_context` does not carry).
     """
     template = active_template(template_code)
-    customer = Customer.objects.select_for_update(of=("self",)).select_related("plan").get(pk=customer.pk)
+    # FOR NO KEY UPDATE, like every lock on a customer taken next to an audit write: see _lock_customer below.
+    customer = Customer.objects.select_for_update(of=("self",), no_key=True).select_related("plan").get(pk=customer.pk)
     refusal = email_refusal(template, customer, marketing_consent=template.marketing
                             and has_email_marketing_consent(customer))
     if refusal:
@@ -315,3 +318,201 @@ def email_messages_recover() -> dict[str, int]:
     if failed or lost:
         logger.info("email.recovered", failed_unknown=failed, requeued=len(lost))
     return {"failed_unknown": failed, "requeued": len(lost)}
+
+
+# ---- Tickets ---------------------------------------------------------------------------------------------------
+#
+# Each ticket action is one transaction that locks the customer, then the ticket (always in that order, so two
+# actions on one ticket queue up instead of deadlocking), checks the rules of support/rules.py on the locked rows,
+# changes them, and records the change with audit_record: the audit row holds ids, codes and lengths, never the
+# subject or the text of a message; the customer's timeline event names the ticket and links to it.
+
+TICKET_SUBJECT_MAX_LENGTH = Ticket._meta.get_field("subject").max_length
+TICKET_TEXT_MAX_LENGTH = 10_000
+TICKET_REPLY_TEMPLATE = "ticket-reply"  # the EmailTemplate a public reply is sent with
+
+
+def _agent(actor):
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def _text(value: str, *, what: str, max_length: int, code: str) -> str:
+    text = (value or "").replace("\r\n", "\n").strip()
+    if not text:
+        raise DomainError(f"Write the {what} first.", code=code)
+    if len(text) > max_length:
+        raise DomainError(f"The {what} is at most {max_length:,} characters; this one has {len(text):,}.", code=code)
+    return text
+
+
+def _priority(value: str) -> str:
+    if value not in Ticket.Priority.values:
+        raise DomainError(f"“{str(value)[:40]}” is not a priority; use one of: {', '.join(rules.PRIORITIES)}.",
+                          code="invalid_priority")
+    return value
+
+
+def _lock_customer(customer_id: int) -> Customer:
+    """FOR NO KEY UPDATE: it serialises the writers of this customer as FOR UPDATE would, but does not block the
+    foreign-key checks (FOR KEY SHARE) of rows that merely point at the customer. Django's foreign keys are checked
+    at commit, after the audit insert took the audit chain's lock; with FOR UPDATE, a transaction holding this
+    row and waiting for the chain lock deadlocks with one holding the chain lock and checking a key to this row
+    (an email delivery recording its outcome, for one)."""
+    return Customer.objects.select_for_update(no_key=True).get(pk=customer_id)
+
+
+def _lock_ticket(ticket: Ticket) -> tuple[Customer, Ticket]:
+    customer = _lock_customer(ticket.customer_id)
+    return customer, Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
+
+
+def _refuse_if_closed(ticket: Ticket) -> None:
+    if rules.is_read_only(ticket.status):
+        raise DomainError(rules.CLOSED_FOR_GOOD, code="ticket_closed")
+
+
+def _ticket_timeline(ticket: Ticket, summary: str, **payload) -> Timeline:
+    return Timeline(ActivityEvent.Kind.SUPPORT, summary, {"ticket": ticket.public_id, **payload})
+
+
+def _may_work_tickets(user) -> bool:
+    from portal.roles import Cap, has_capability
+
+    return has_capability(user, Cap.MANAGE_TICKETS)
+
+
+@transaction.atomic
+def ticket_open(*, customer: Customer, subject: str, description: str, actor, priority: str = "normal",
+                payment: Payment | None = None, activity_event: ActivityEvent | None = None) -> Ticket:
+    """Open a ticket for the customer, optionally about one of their payments and/or timeline events. Its first
+    reply is due after the priority's response target (support/rules.py)."""
+    subject = " ".join(_text(subject, what="subject", max_length=TICKET_SUBJECT_MAX_LENGTH,
+                             code="invalid_subject").split())
+    description = _text(description, what="description", max_length=TICKET_TEXT_MAX_LENGTH,
+                        code="invalid_description")
+    priority = _priority(priority)
+    customer = _lock_customer(customer.pk)
+    if customer.status == Customer.Status.ERASED:
+        raise DomainError("This customer's personal data has been erased, so no ticket can be opened for them.",
+                          code="customer_erased")
+    if payment is not None and payment.customer_id != customer.pk:
+        raise DomainError("That payment belongs to another customer.", code="invalid_payment")
+    if activity_event is not None and activity_event.customer_id != customer.pk:
+        raise DomainError("That timeline event belongs to another customer.", code="invalid_event")
+    now = timezone.now()
+    ticket = Ticket.objects.create(
+        customer=customer, subject=subject, description=description, priority=priority, status=Ticket.Status.OPEN,
+        created_by=_agent(actor), created_at=now, payment=payment, activity_event=activity_event,
+        due_at=rules.reply_due_at(created_at=now, priority=priority),
+    )
+    about = {"payment": payment.public_id} if payment is not None else {}
+    summary = f"Ticket {ticket.public_id} opened ({ticket.get_priority_display().lower()} priority)"
+    if payment is not None:
+        summary += f" about payment {payment.public_id}"
+    audit_record(actor=actor, action="support.ticket.opened", customer=customer, obj=ticket,
+                 data={"priority": priority, "subject_length": len(subject), "description_length": len(description),
+                       **about, **({"event": activity_event.pk} if activity_event is not None else {})},
+                 timeline=_ticket_timeline(ticket, summary, **about))
+    return ticket
+
+
+@transaction.atomic
+def ticket_comment_add(*, ticket: Ticket, body: str, public: bool, actor) -> TicketComment:
+    """Add to the conversation: an internal note (portal users only) or a public reply, which is emailed to the
+    customer (the `ticket-reply` template, queued in this transaction, delivered after commit) and stops the
+    reply clock. Nothing is written when the email is refused (erased customer, no active template)."""
+    body = _text(body, what="reply" if public else "note", max_length=TICKET_TEXT_MAX_LENGTH,
+                 code="invalid_comment")
+    customer, ticket = _lock_ticket(ticket)
+    _refuse_if_closed(ticket)
+    now = timezone.now()
+    comment = TicketComment(ticket=ticket, author=_agent(actor), body=body, public=bool(public), created_at=now)
+    changed = ["updated_at"]
+    if public:
+        comment.email = email_send(customer=customer, template_code=TICKET_REPLY_TEMPLATE, actor=actor,
+                                   extra_context={"ticket_subject": ticket.subject, "reply_body": body})
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+            changed.append("first_response_at")
+        if ticket.due_at is not None:
+            ticket.due_at = None
+            changed.append("due_at")
+    comment.save()
+    ticket.save(update_fields=changed)
+    kind = "reply" if public else "note"
+    audit_record(actor=actor, action=f"support.ticket.{'replied' if public else 'note_added'}", customer=customer,
+                 obj=ticket, data={"comment": comment.pk, "public": bool(public), "length": len(body),
+                                   **({"email": comment.email.public_id} if comment.email else {})},
+                 timeline=_ticket_timeline(
+                     ticket, f"{'Reply emailed' if public else 'Internal note added'} on ticket {ticket.public_id}",
+                     comment=comment.pk, kind=kind))
+    return comment
+
+
+@transaction.atomic
+def ticket_status_change(*, ticket: Ticket, status: str, actor) -> Ticket:
+    """Move the ticket by hand as support/rules.py TRANSITIONS allows (never into or out of escalated: the
+    escalation does that). Pending, solved and closed stop a running reply clock."""
+    customer, ticket = _lock_ticket(ticket)
+    verdict = rules.move(ticket.status, status)
+    if not verdict.allowed:
+        raise DomainError(verdict.sentence, code="transition_refused")
+    before = ticket.status
+    ticket.status = status
+    changed = ["status", "updated_at"]
+    if ticket.due_at is not None and rules.clock_stops(status=status):
+        ticket.due_at = None
+        changed.append("due_at")
+    ticket.save(update_fields=changed)
+    labels = dict(Ticket.Status.choices)
+    audit_record(actor=actor, action="support.ticket.status_changed", customer=customer, obj=ticket,
+                 before={"status": before}, after={"status": status},
+                 timeline=_ticket_timeline(ticket, f"Ticket {ticket.public_id}: {labels[before]} → {labels[status]}",
+                                           status=status))
+    return ticket
+
+
+@transaction.atomic
+def ticket_priority_change(*, ticket: Ticket, priority: str, actor) -> Ticket:
+    """Change the priority; a running reply clock is re-aimed at created_at + the new target."""
+    priority = _priority(priority)
+    customer, ticket = _lock_ticket(ticket)
+    _refuse_if_closed(ticket)
+    if ticket.priority == priority:
+        raise DomainError(f"The ticket is already {ticket.get_priority_display().lower()} priority.",
+                          code="unchanged")
+    before = ticket.priority
+    ticket.priority = priority
+    changed = ["priority", "updated_at"]
+    if ticket.due_at is not None:
+        ticket.due_at = rules.reply_due_at(created_at=ticket.created_at, priority=priority)
+        changed.append("due_at")
+    ticket.save(update_fields=changed)
+    labels = dict(Ticket.Priority.choices)
+    audit_record(actor=actor, action="support.ticket.priority_changed", customer=customer, obj=ticket,
+                 before={"priority": before}, after={"priority": priority},
+                 timeline=_ticket_timeline(ticket, f"Ticket {ticket.public_id} priority: {labels[before]} → "
+                                                   f"{labels[priority]}", priority=priority))
+    return ticket
+
+
+@transaction.atomic
+def ticket_assign(*, ticket: Ticket, assignee, actor) -> Ticket:
+    """Give the ticket to an agent (anyone whose role may manage tickets), or to nobody (`assignee` None)."""
+    if assignee is not None and (not assignee.is_active or not _may_work_tickets(assignee)):
+        raise DomainError(f"{assignee.get_username()} cannot work on tickets: their role does not allow it.",
+                          code="invalid_assignee")
+    customer, ticket = _lock_ticket(ticket)
+    _refuse_if_closed(ticket)
+    if ticket.assignee_id == (assignee.pk if assignee is not None else None):
+        raise DomainError("The ticket is already unassigned." if assignee is None
+                          else f"The ticket is already assigned to {assignee.get_username()}.", code="unchanged")
+    before = ticket.assignee_id
+    ticket.assignee = assignee
+    ticket.save(update_fields=["assignee", "updated_at"])
+    summary = (f"Ticket {ticket.public_id} assigned to {assignee.get_username()}" if assignee is not None
+               else f"Ticket {ticket.public_id} unassigned")
+    audit_record(actor=actor, action="support.ticket.assigned", customer=customer, obj=ticket,
+                 before={"assignee": before}, after={"assignee": assignee.pk if assignee is not None else None},
+                 timeline=_ticket_timeline(ticket, summary))
+    return ticket

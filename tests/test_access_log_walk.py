@@ -24,6 +24,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from customers import services
+from support.services import ticket_open
 from customers.models import CustomerTag
 from portal.models import AccessLog, ApiToken
 from tests.factories import (
@@ -42,6 +43,8 @@ class World:
     other: object
     invoice: object
     token: object
+    ticket: object = None
+    payment: object = None
 
 
 @pytest.fixture
@@ -66,7 +69,10 @@ def world(agent, manager):
                                      country="GB")
     subject.refresh_from_db()
     token = ApiToken.objects.create(user=agent, name="walk", key_hash="0" * 64, hint="cpt_walk")
-    return World(subject=subject, other=other, invoice=payment.invoice, token=token)
+    failed = PaymentFactory(customer=subject, payment_method=card, status="failed", failure_message="Card declined")
+    ticket = ticket_open(customer=subject, subject="Renewal declined", description="Asked to retry tomorrow",
+                         actor=agent, payment=failed)
+    return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed)
 
 
 def personal_values(customer) -> list[str]:
@@ -82,6 +88,17 @@ def personal_values(customer) -> list[str]:
 
 def _subject(world):
     return {"public_id": world.subject.public_id}
+
+
+def _ticket(world):
+    return {"ticket_id": world.ticket.public_id}
+
+
+def _ticket_api(world):
+    return {"public_id": world.ticket.public_id}
+
+
+TICKET_NEW = {"subject": "Card question", "description": "Called about the decline", "priority": "normal"}
 
 
 def _tab(tab):
@@ -114,7 +131,7 @@ class Call:
 
 
 def _profile_tab_calls():
-    for tab in ("subscriptions", "payments", "activity", "notes", "emails"):
+    for tab in ("subscriptions", "payments", "tickets", "activity", "notes", "emails"):
         yield Call("customers:profile_tab", kind="page", discloses=True, kwargs=_tab(tab), note=tab)
         yield Call("customers:profile_tab", kind="htmx", discloses=True, kwargs=_tab(tab), target="profile-tabs",
                    note=tab)
@@ -183,6 +200,33 @@ CALLS = [
     Call("support:email_send", "post", "htmx", True, _subject, {"template": "newsletter"}, note="refused"),
     Call("support:email_send", "post", "page", False, _subject, {"template": "welcome"}, note="redirects"),
     Call("support:email_send", "post", "page", True, _subject, {"template": ""}, note="invalid"),
+    # Tickets: the queues list customers by name with the subject of their request; a ticket's page has the
+    # customer's header; every write answers with the ticket's body, or redirects
+    Call("support:tickets", discloses=True, query={"queue": "open"}),
+    Call("support:tickets", kind="htmx", discloses=True, query={"queue": "open"}, target="tickets-results"),
+    Call("support:tickets", kind="htmx", discloses=True, query={"queue": "open"}, target="tickets-more",
+         note="more"),
+    Call("support:tickets", query={"queue": "escalated"}, note="empty-queue"),
+    Call("support:ticket", discloses=True, kwargs=_ticket),
+    Call("support:ticket_new", discloses=True, kwargs=_subject),
+    Call("support:ticket_new", discloses=True, kwargs=_subject, query={"payment": "pay_none"}, note="bad-payment"),
+    Call("support:ticket_new", "post", "page", False, _subject, TICKET_NEW, note="redirects"),
+    Call("support:ticket_new", "post", "page", True, _subject, {**TICKET_NEW, "subject": ""}, note="invalid"),
+    Call("support:ticket_comment", "post", "htmx", True, _ticket, {"body": "Second call", "public": "0"},
+         note="note"),
+    Call("support:ticket_comment", "post", "htmx", True, _ticket, {"body": "Retry worked?", "public": "1"},
+         note="reply"),
+    Call("support:ticket_comment", "post", "htmx", True, _ticket, {"body": "", "public": "1"}, note="invalid"),
+    Call("support:ticket_comment", "post", "page", False, _ticket, {"body": "Second call", "public": "0"},
+         note="redirects"),
+    Call("support:ticket_status", "post", "htmx", True, _ticket, {"status": "pending"}, note="valid"),
+    Call("support:ticket_status", "post", "htmx", True, _ticket, {"status": "escalated"}, note="refused"),
+    Call("support:ticket_status", "post", "page", False, _ticket, {"status": "solved"}, note="redirects"),
+    Call("support:ticket_priority", "post", "htmx", True, _ticket, {"priority": "urgent"}, note="valid"),
+    Call("support:ticket_priority", "post", "page", False, _ticket, {"priority": "low"}, note="redirects"),
+    Call("support:ticket_assign", "post", "htmx", True, _ticket, {"assignee": "agent"}, note="valid"),
+    Call("support:ticket_assign", "post", "htmx", True, _ticket, {"assignee": "ghost"}, note="invalid"),
+    Call("support:ticket_assign", "post", "page", False, _ticket, {"assignee": ""}, note="redirects"),
     # Invoices: name and billing address
     Call("payments:invoice", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
     Call("payments:invoice_pdf", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
@@ -204,6 +248,20 @@ CALLS = [
     Call("api_customer_emails", "post", "api", True, _subject, {"template": "welcome"}),
     Call("api_customer_emails", "post", "api", False, _subject, {"template": "newsletter"}, note="refused"),
     Call("api_customer_emails", "post", "api", False, _subject, {"template": 3}, note="invalid"),
+    Call("api_customer_tickets", kind="api", discloses=True, kwargs=_subject),
+    Call("api_customer_tickets", "post", "api", True, _subject, {"subject": "Refund", "body": "Asked for it"}),
+    Call("api_customer_tickets", "post", "api", False, _subject, {"subject": ""}, note="invalid"),
+    Call("api_tickets", kind="api", discloses=True, query={"queue": "open"}),
+    Call("api_tickets", kind="api", query={"queue": "mine"}, note="empty-queue"),
+    Call("api_ticket", kind="api", discloses=True, kwargs=_ticket_api),
+    # A comment's answer is the comment the agent wrote, not the customer's data
+    Call("api_ticket_comments", "post", "api", False, _ticket_api, {"body": "Second call", "public": False}),
+    Call("api_ticket_comments", "post", "api", False, _ticket_api, {"body": ""}, note="invalid"),
+    Call("api_ticket_status", "post", "api", True, _ticket_api, {"status": "pending"}),
+    Call("api_ticket_status", "post", "api", False, _ticket_api, {"status": "escalated"}, note="refused"),
+    Call("api_ticket_priority", "post", "api", True, _ticket_api, {"priority": "high"}),
+    Call("api_ticket_assign", "post", "api", True, _ticket_api, {"assignee": "agent"}),
+    Call("api_ticket_assign", "post", "api", False, _ticket_api, {"assignee": "ghost"}, note="invalid"),
     Call("api_customer_tags", "post", "api", True, _subject, {"name": "gold"}),
     Call("api_customer_tags", "post", "api", False, _subject, {"name": "vip"}, note="duplicate"),
     Call("api_customer_tag", "delete", "api", True, lambda world: {**_subject(world), "name": "vip"}),

@@ -30,9 +30,11 @@ from hypothesis import strategies as st
 
 from customers.filters import PARAMETER_NAMES
 from customers.forms import ActivityFilterForm, NoteForm, ProfileForm, TagForm
-from payments.models import Invoice
+from payments.models import Invoice, Payment
 from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from portal.services import api_token_create
+from support.forms import QueueForm, TicketAssignForm, TicketCommentForm, TicketOpenForm, TicketStatusForm
+from support.services import ticket_comment_add, ticket_open
 from tests.customers.test_profile import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +97,7 @@ class World:
     invoice: Invoice
     token_id: int
     api_secret: str
+    ticket: object
     tag: str = "vip"
 
 
@@ -102,15 +105,23 @@ def _build_world(admin) -> World:
     customer = make_customer()
     token, _ = api_token_create(user=admin, name="revocable", actor=admin)
     _, secret = api_token_create(user=admin, name="fuzz", actor=admin)
+    failed = Payment.objects.filter(customer=customer, status=Payment.Status.FAILED).first()
+    ticket = ticket_open(customer=customer, subject="Card declined", description="Asked to retry", actor=admin,
+                         payment=failed)
+    ticket_comment_add(ticket=ticket, body="Checked the gateway", public=False, actor=admin)
     return World(admin=admin, customer=customer, invoice=Invoice.objects.filter(customer=customer).first(),
-                 token_id=token.pk, api_secret=secret)
+                 token_id=token.pk, api_secret=secret, ticket=ticket)
 
 
 def _real_kwargs(route: Route, world: World) -> dict:
     values = {}
     for name in route.kwargs:
         if name == "public_id":
-            values[name] = world.invoice.public_id if route.name.startswith("payments:") else world.customer.public_id
+            values[name] = (world.invoice.public_id if route.name.startswith("payments:")
+                            else world.ticket.public_id if route.name.startswith("api_ticket")
+                            else world.customer.public_id)
+        elif name == "ticket_id":
+            values[name] = world.ticket.public_id
         elif name == "tab":
             values[name] = "notes"
         elif name == "token_id":
@@ -127,7 +138,8 @@ def _real_kwargs(route: Route, world: World) -> dict:
 FIELD_NAMES = sorted({
     *PARAMETER_NAMES, *ProfileForm.base_fields, *NoteForm.base_fields, *TagForm.base_fields,
     *ActivityFilterForm.base_fields, *ApiTokenForm.base_fields, *AuditFilterForm.base_fields,
-    *LoginForm.base_fields, "next",
+    *LoginForm.base_fields, "next", *TicketOpenForm.base_fields, *TicketCommentForm.base_fields,
+    *TicketStatusForm.base_fields, *TicketAssignForm.base_fields, *QueueForm.base_fields,
     # the JSON API's fields (DESIGN §5)
     "body", "name", "plan", "when", "reason", "preview", "resume_on", "days", "amount", "template", "subject",
     "public", "status", "note", "comment", "confirm", "queue", "action", "filter", "customers", "params",
@@ -151,7 +163,8 @@ def _texts(world: World):
     valid = [world.customer.public_id, world.invoice.public_id, world.tag, "beta tester", "active", "churned",
              "pro-monthly", "none", "web", "US", "GB", "at_risk", "mrr", "-mrr", "since", "name", "2024-01-01",
              "25", "100", "notes", "payment", "true", "now", "renewal", "admin", world.customer.email,
-             "welcome", "newsletter", "ticket-reply"]
+             "welcome", "newsletter", "ticket-reply", world.ticket.public_id, "mine", "unassigned", "escalated",
+             "pending", "open", "solved", "closed", "urgent", "high", "low", "1", "0"]
     return st.one_of(
         st.text(max_size=40),
         st.lists(st.one_of(st.sampled_from(AWKWARD), st.text(max_size=4)), max_size=8).map("".join),
@@ -183,7 +196,8 @@ RAW_BODIES = [
 ]
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
                  "application/json; charset=latin-1"]
-HTMX_TARGETS = ["directory-results", "profile-tabs", "notes-more", "payments-more", "activity-more",
+HTMX_TARGETS = ["directory-results", "profile-tabs", "notes-more", "payments-more", "activity-more", "tickets-results",
+                "tickets-more", "ticket-body",
                 "subscriptions-more", "emails-more", "profile-header", "tags", "email-send-body", "email-preview", ""]
 
 

@@ -83,6 +83,51 @@ def _email_send(customer, actor):
     email_message_deliver(message.pk)
 
 
+# Tickets: the subject and every message quote the customer; none of it may reach the undeletable rows.
+TICKET_SUBJECT = f"Refund for {BEFORE['first_name']} {BEFORE['last_name']}"
+
+
+def _ticket(customer, actor, **fields):
+    from payments.models import Payment
+    from support.services import ticket_open
+    from tests.factories import ActivityEventFactory, PaymentFactory
+
+    payment = PaymentFactory(customer=customer, status=Payment.Status.FAILED, failure_message="Card declined")
+    event = ActivityEventFactory(customer=customer, summary="Plan changed")
+    return ticket_open(customer=customer, subject=TICKET_SUBJECT, description=f"{NOTE_BODY}; call {BEFORE['phone']}",
+                       actor=actor, payment=payment, activity_event=event, **fields)
+
+
+def _ticket_open(customer, actor):
+    _ticket(customer, actor, priority="high")
+
+
+def _ticket_comment_add(customer, actor):
+    from support.services import ticket_comment_add
+
+    ticket = _ticket(customer, actor)
+    ticket_comment_add(ticket=ticket, body=f"{NOTE_BODY}, emailed {BEFORE['email']}", public=False, actor=actor)
+    ticket_comment_add(ticket=ticket, body=f"Dear {BEFORE['first_name']}, {NOTE_BODY}", public=True, actor=actor)
+
+
+def _ticket_status_change(customer, actor):
+    from support.services import ticket_status_change
+
+    ticket_status_change(ticket=_ticket(customer, actor), status="pending", actor=actor)
+
+
+def _ticket_priority_change(customer, actor):
+    from support.services import ticket_priority_change
+
+    ticket_priority_change(ticket=_ticket(customer, actor), priority="urgent", actor=actor)
+
+
+def _ticket_assign(customer, actor):
+    from support.services import ticket_assign
+
+    ticket_assign(ticket=_ticket(customer, actor), assignee=actor, actor=actor)
+
+
 # How to call each write service with the customer above ("module.function": call(customer, actor)).
 SERVICES = {
     "customers.services.customer_note_add": _note_add,
@@ -92,6 +137,11 @@ SERVICES = {
     "portal.services.api_token_create": _api_token_create,
     "portal.services.api_token_revoke": _api_token_revoke,
     "support.services.email_send": _email_send,
+    "support.services.ticket_open": _ticket_open,
+    "support.services.ticket_comment_add": _ticket_comment_add,
+    "support.services.ticket_status_change": _ticket_status_change,
+    "support.services.ticket_priority_change": _ticket_priority_change,
+    "support.services.ticket_assign": _ticket_assign,
 }
 # Functions that look like services (keyword-only `actor`) but are helpers the services call.
 NOT_SERVICES: dict[str, str] = {}

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from portal.services import api_token_create
+from tests.support.factories import TicketFactory
 from tests.factories import CustomerFactory, PaymentFactory, TagFactory, UserFactory
 
 
@@ -34,7 +35,9 @@ def samples(agent):
     customer = payment.customer
     tag = TagFactory()
     token, _ = api_token_create(user=agent, name="walk", actor=agent)
-    common = {"public_id": customer.public_id, "tab": "payments", "name": tag.name, "token_id": token.pk}
+    ticket = TicketFactory(customer=customer)
+    common = {"public_id": customer.public_id, "tab": "payments", "name": tag.name, "token_id": token.pk,
+              "ticket_id": ticket.public_id}
     return {"": common, "payments": {**common, "public_id": payment.invoice.public_id}}
 
 

@@ -21,7 +21,7 @@ from portal.cursors import decode_time_position, encode_time_position
 from segments.models import Segment, SegmentMembership
 from subscriptions.models import Plan, Subscription
 
-TABS = ("subscriptions", "payments", "activity", "notes", "emails")
+TABS = ("subscriptions", "payments", "tickets", "activity", "notes", "emails")
 DEFAULT_TAB = TABS[0]
 PAGE_SIZE = 20
 TAG_SUGGESTIONS = 20

@@ -21,9 +21,10 @@ from customers.selectors.profile import (
     customer_tag_names, tag_suggestions,
 )
 from portal.access import require_capability
-from portal.roles import Cap
+from portal.roles import Cap, has_capability
 from portal.write_views import write_view
-from support.selectors import customer_emails
+from support.forms import event_reference
+from support.selectors import activity_tickets, customer_emails, customer_tickets
 
 TEMPLATE = "customers/profile.html"
 EDIT_TEMPLATE = "customers/profile/edit.html"
@@ -61,8 +62,14 @@ def _payments_tab(request, customer) -> dict:
 def _activity_tab(request, customer) -> dict:
     query = _query(ActivityFilterForm, request)
     kind = query.get("kind", "")
-    return {"page": customer_activity(customer, kind=kind, after=query.get("cursor")), "kind": kind,
-            "kinds": ActivityEvent.Kind.choices}
+    page = customer_activity(customer, kind=kind, after=query.get("cursor"))
+    # Ticket events link to their ticket (and show its subject: the timeline itself never copies it); every other
+    # event offers "Open ticket" from it, through a signed reference (events have no public id).
+    tickets = activity_tickets(page.rows)
+    for event in page.rows:
+        event.ticket = tickets.get(event.payload.get("ticket")) if isinstance(event.payload, dict) else None
+        event.reference = event_reference(event.pk) if event.ticket is None else ""
+    return {"page": page, "kind": kind, "kinds": ActivityEvent.Kind.choices}
 
 
 def _notes_tab(request, customer, note_form: NoteForm | None = None) -> dict:
@@ -74,9 +81,20 @@ def _emails_tab(request, customer) -> dict:
     return {"page": customer_emails(customer, after=_query(PageForm, request).get("cursor"))}
 
 
-TAB_CONTENT = {"subscriptions": _subscriptions_tab, "payments": _payments_tab, "activity": _activity_tab,
-               "notes": _notes_tab, "emails": _emails_tab}
-PAGED_TABS = ("payments", "activity", "notes", "emails")  # the tabs with "older …" rows and a `<tab>_rows` partial
+def _tickets_tab(request, customer) -> dict:
+    return {"page": customer_tickets(customer, after=_query(PageForm, request).get("cursor"))}
+
+
+TAB_CONTENT = {"subscriptions": _subscriptions_tab, "payments": _payments_tab, "tickets": _tickets_tab,
+               "activity": _activity_tab, "notes": _notes_tab, "emails": _emails_tab}
+PAGED_TABS = ("payments", "tickets", "activity", "notes", "emails")  # the tabs with "older …" rows and a `<tab>_rows` partial
+
+
+def _ticket_new_url(request, customer) -> str:
+    """Where "Open ticket" (Tickets tab, failed payments, timeline events) goes; empty when it is not offered."""
+    if customer.status == customer.Status.ERASED or not has_capability(request.user, Cap.MANAGE_TICKETS):
+        return ""
+    return reverse("support:ticket_new", kwargs={"public_id": customer.public_id})
 
 
 def _header_context(overview) -> dict:
@@ -105,7 +123,8 @@ def profile(request, public_id: str, tab: str = DEFAULT_TAB):
         customer, context = overview.customer, _header_context(overview)
     else:
         customer, context = access_customer(request, public_id), {}
-    context.update({"customer": customer, "tab": tab, "tabs": TABS, **TAB_CONTENT[tab](request, customer)})
+    context.update({"customer": customer, "tab": tab, "tabs": TABS, "ticket_new_url": _ticket_new_url(request, customer),
+                    **TAB_CONTENT[tab](request, customer)})
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))  # one URL, two representations
     return response

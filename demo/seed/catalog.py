@@ -136,6 +136,14 @@ TICKET_TOPICS = (
     ("Change of email address", "I'd like to use a new email address for my account.",
      "Your account now uses the new address; you'll receive a confirmation email."),
 )
+TICKET_INTERNAL_NOTES = (
+    "Checked the gateway log: the charge was declined by the bank, not by us.",
+    "Second ticket this month from this customer; keep the tone extra careful.",
+    "Asked billing whether the duplicate authorisation has dropped off yet.",
+    "Customer is on an old app version; reproduced on 4.2, fixed in 4.3.",
+    "Refund is inside the window and under my limit; waiting for the customer to confirm.",
+    "Escalating: the customer mentions a chargeback if this is not solved today.",
+)
 CUSTOMER_FOLLOW_UPS = ("Thanks, that worked!", "Still not working, unfortunately.", "Any news on this?",
                        "Great, thank you for the quick help.")
 

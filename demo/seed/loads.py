@@ -284,43 +284,70 @@ _TICKET_STATUS_RECENT = weighted(u("base.id", 83), [("'open'", 45), ("'pending'"
 _TICKET_STATUS_OLD = weighted(u("base.id", 83), [("'closed'", 55), ("'solved'", 40), ("'escalated'", 2),
                                                  ("'open'", 3)])
 
+def _reply_target_seconds(priority: str) -> str:
+    """SQL: the first-reply target of the ticket priority `priority` (an SQL expression), in seconds (support/rules.py)."""
+    from support.rules import PRIORITIES, response_target
+
+    branches = " ".join(f"WHEN '{code}' THEN {int(response_target(code).total_seconds())}" for code in PRIORITIES)
+    return f"(CASE {priority} {branches} END)"
+
+
+# The first agent reply comes this many hours after the ticket opened; the follow-up and closing reply keep the step.
+_REPLY_STEP = f"(1 + {pick('t.id', 89, 20)})"
+
+# Open tickets (no reply yet) were opened in the last day and a half, so the queues show a realistic mix of replies
+# still due and overdue ones (urgent after 1 h, high after 4 h, normal after 24 h; low never here).
 TICKETS = f"""
-INSERT INTO support_ticket (id, public_id, customer_id, subject, status, priority, assignee_id, created_by_id,
-                            created_at, updated_at)
+INSERT INTO support_ticket (id, public_id, customer_id, subject, description, status, priority, assignee_id,
+                            created_by_id, created_at, updated_at, first_response_at, due_at)
 SELECT t.id, {public_id('tkt_', 't.id', 5, 't.tickets')}, t.customer_id,
-       {choice(_SUBJECTS, 't.id', 81)},
-       t.status,
-       {weighted(u('t.id', 84), [("'low'", 20), ("'normal'", 60), ("'high'", 15), ("'urgent'", 5)])},
+       {choice(_SUBJECTS, 't.id', 81)}, {choice(_FIRST_MESSAGES, 't.id', 81)},
+       t.status, t.priority,
        CASE WHEN t.status = 'escalated' THEN {S}.manager_id()
             WHEN t.status IN ('solved', 'closed') OR {u('t.id', 85)} < 0.7 THEN {S}.agent_id() END,
        CASE WHEN {u('t.id', 86)} < 0.2 THEN {S}.agent_id() END,
-       t.created_at, least(t.created_at + make_interval(hours => 2 + {pick('t.id', 87, 72)}), {S}.anchor())
+       t.created_at, least(t.created_at + make_interval(hours => 2 + {pick('t.id', 87, 72)}), {S}.anchor()),
+       CASE WHEN t.status <> 'open' THEN least(t.created_at + make_interval(hours => {_REPLY_STEP}), {S}.anchor()) END,
+       CASE WHEN t.status = 'open' THEN t.created_at + make_interval(secs => {_reply_target_seconds('t.priority')}) END
 FROM (
-    SELECT base.*, CASE WHEN base.created_at > {S}.anchor() - interval '14 days' THEN {_TICKET_STATUS_RECENT}
-                        ELSE {_TICKET_STATUS_OLD} END AS status
+    SELECT s0.id, s0.tickets, s0.customer_id, s0.status,
+           {weighted(u('s0.id', 84), [("'low'", 20), ("'normal'", 60), ("'high'", 15), ("'urgent'", 5)])} AS priority,
+           CASE WHEN s0.status = 'open'
+                THEN greatest(s0.created_at, {S}.anchor() - make_interval(mins => {pick('s0.id', 97, 36 * 60)}))
+                ELSE s0.created_at END AS created_at
     FROM (
-        SELECT row_number() OVER (ORDER BY c.id, n) AS id, count(*) OVER () AS tickets, c.id AS customer_id,
-               c.registered_at + ({S}.anchor() - c.registered_at) * {u('c.id * 4 + n', 82)} AS created_at
-        FROM {S}.cust c
-        CROSS JOIN LATERAL generate_series(1, 1 + ({u('c.id', 80)} < 0.3)::int + ({u('c.id', 80)} < 0.08)::int) n
-        WHERE NOT c.erased AND {u('c.id', 79)} < 0.1
-    ) base
+        SELECT base.*, CASE WHEN base.created_at > {S}.anchor() - interval '14 days' THEN {_TICKET_STATUS_RECENT}
+                            ELSE {_TICKET_STATUS_OLD} END AS status
+        FROM (
+            SELECT row_number() OVER (ORDER BY c.id, n) AS id, count(*) OVER () AS tickets, c.id AS customer_id,
+                   c.registered_at + ({S}.anchor() - c.registered_at) * {u('c.id * 4 + n', 82)} AS created_at
+            FROM {S}.cust c
+            CROSS JOIN LATERAL generate_series(1, 1 + ({u('c.id', 80)} < 0.3)::int + ({u('c.id', 80)} < 0.08)::int) n
+            WHERE NOT c.erased AND {u('c.id', 79)} < 0.1
+        ) base
+    ) s0
 ) t
 """
 
-# Customer message, agent reply, then (for settled tickets) a follow-up and a closing reply.
+# The customer's request is the ticket's description. Then: an internal note (on half the tickets, and on every
+# escalated one), the agent's public reply (all but open tickets), and for settled tickets the customer's follow-up
+# and a closing reply.
 TICKET_COMMENTS = f"""
-INSERT INTO support_ticketcomment (ticket_id, author_id, from_customer, body, created_at)
-SELECT t.id, CASE WHEN mod(n, 2) = 1 THEN NULL ELSE coalesce(t.assignee_id, {S}.agent_id()) END, mod(n, 2) = 1,
-       CASE n WHEN 1 THEN {choice(_FIRST_MESSAGES, 't.id', 81)}
-              WHEN 2 THEN {choice(_REPLIES, 't.id', 81)}
-              WHEN 3 THEN {choice(catalog.CUSTOMER_FOLLOW_UPS, 't.id', 88)}
-              ELSE 'Glad we could help. I am closing this ticket; just reply to reopen it.' END,
-       least(t.created_at + make_interval(hours => (n - 1) * (1 + {pick('t.id', 89, 20)})), {S}.anchor())
+INSERT INTO support_ticketcomment (ticket_id, author_id, from_customer, public, body, created_at)
+SELECT t.id, CASE WHEN k.kind = 'customer' THEN NULL ELSE coalesce(t.assignee_id, {S}.agent_id()) END,
+       k.kind = 'customer', k.kind <> 'note',
+       CASE k.kind WHEN 'note' THEN {choice(catalog.TICKET_INTERNAL_NOTES, 't.id', 96)}
+                   WHEN 'reply' THEN {choice(_REPLIES, 't.id', 81)}
+                   WHEN 'customer' THEN {choice(catalog.CUSTOMER_FOLLOW_UPS, 't.id', 88)}
+                   ELSE 'Glad we could help. I am closing this ticket; just reply to reopen it.' END,
+       least(t.created_at + make_interval(mins => k.step * 60 * {_REPLY_STEP} + 20), {S}.anchor())
 FROM support_ticket t
-CROSS JOIN LATERAL generate_series(1, CASE WHEN t.status IN ('solved', 'closed') THEN 2 + 2 * {pick('t.id', 90, 2)}
-                                           WHEN t.status = 'open' THEN 1 ELSE 2 END) AS n
-ORDER BY t.id, n
+CROSS JOIN LATERAL (VALUES (1, 'note', 0), (2, 'reply', 1), (3, 'customer', 2), (4, 'closing', 3)) AS k(n, kind, step)
+WHERE CASE k.kind WHEN 'note' THEN t.status = 'escalated' OR {u('t.id', 98)} < 0.5
+                  WHEN 'reply' THEN t.status <> 'open'
+                  WHEN 'customer' THEN t.status IN ('solved', 'closed') AND {pick('t.id', 90, 2)} = 1
+                  ELSE t.status IN ('solved', 'closed') END
+ORDER BY t.id, k.n
 """
 
 # A few emails per contacted customer, from the templates the support migration installs (support/migrations/0003):
@@ -553,8 +580,18 @@ FROM customers_note n
     f"""{_ACTIVITY_INSERT}
 SELECT t.customer_id, t.created_at, 'support', 'ticket.opened',
        CASE WHEN t.created_by_id IS NULL THEN 'system' ELSE 'agent' END, t.created_by_id,
-       'Ticket opened: ' || t.subject, jsonb_build_object('ticket', t.public_id)
+       'Ticket ' || t.public_id || ' opened (' || t.priority || ' priority)', jsonb_build_object('ticket', t.public_id)
 FROM support_ticket t
+""",
+    # Public replies and internal notes on tickets, as support.services writes them (the text stays on the ticket).
+    f"""{_ACTIVITY_INSERT}
+SELECT t.customer_id, m.created_at, 'support', CASE WHEN m.public THEN 'ticket.replied' ELSE 'ticket.note_added' END,
+       'agent', m.author_id,
+       CASE WHEN m.public THEN 'Reply emailed on ticket ' ELSE 'Internal note added on ticket ' END || t.public_id,
+       jsonb_build_object('ticket', t.public_id, 'comment', m.id, 'kind', CASE WHEN m.public THEN 'reply' ELSE 'note' END)
+FROM support_ticketcomment m
+CROSS JOIN LATERAL (SELECT customer_id, public_id FROM support_ticket WHERE id = m.ticket_id OFFSET 0) t
+WHERE NOT m.from_customer
 """,
     f"""{_ACTIVITY_INSERT}
 SELECT m.customer_id, m.created_at, 'support', 'email.queued',
@@ -596,5 +633,6 @@ LOADS = (
     Load("refunds", "payments_refund", (REFUNDS,), ("payments",)),
     Load("metrics", "customers_customermetrics", (METRICS,), ("refunds", "usage")),
     Load("emails", "support_emailmessage", (EMAILS,), ("customers",)),
-    Load("activity", "customers_activityevent", ACTIVITY, ("refunds", "notes", "tickets", "emails")),
+    Load("activity", "customers_activityevent", ACTIVITY,
+         ("refunds", "notes", "tickets", "ticket comments", "emails")),
 )

@@ -1,10 +1,11 @@
-"""Factories for the support app: email templates, email messages, consent records."""
+"""Factories for the support app: email templates, email messages, consent records, tickets and comments."""
 
 import factory
 from django.utils import timezone
 
 from privacy.models import Consent
-from support.models import EmailMessage, EmailTemplate
+from support import rules
+from support.models import EmailMessage, EmailTemplate, Ticket, TicketComment
 from tests.factories import CustomerFactory
 
 
@@ -48,3 +49,29 @@ class ConsentFactory(factory.django.DjangoModelFactory):
     source = "preference_center"
     version = "2026-01"
     recorded_at = factory.LazyFunction(timezone.now)
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    """An open ticket whose reply clock runs from `created_at` (set `due_at=None` for a stopped clock)."""
+
+    class Meta:
+        model = Ticket
+
+    customer = factory.SubFactory(CustomerFactory)
+    subject = "Charged twice this month"
+    description = "I see two charges on my card for this month."
+    status = Ticket.Status.OPEN
+    priority = Ticket.Priority.NORMAL
+    created_at = factory.LazyFunction(timezone.now)
+    due_at = factory.LazyAttribute(lambda t: rules.reply_due_at(created_at=t.created_at, priority=t.priority)
+                                   if t.status in ("open", "escalated") else None)
+
+
+class TicketCommentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TicketComment
+
+    ticket = factory.SubFactory(TicketFactory)
+    body = "Checked the account: the second line is an authorisation."
+    public = False
+    created_at = factory.LazyFunction(timezone.now)
