@@ -4,7 +4,7 @@ import secrets
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base 32, lower case: no i, l, o, u
 PREFIXES = {"customer": "cus_", "subscription": "sub_", "payment": "pay_", "invoice": "inv_", "refund": "re_",
-            "ticket": "tkt_"}
+            "ticket": "tkt_", "escalation": "esc_"}
 BODY_LENGTH = 16
 
 
@@ -35,3 +35,7 @@ def new_refund_id() -> str:
 
 def new_ticket_id() -> str:
     return new_public_id("tkt_")
+
+
+def new_escalation_id() -> str:
+    return new_public_id("esc_")
