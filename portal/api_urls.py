@@ -7,4 +7,5 @@ from portal import api_views
 urlpatterns = [
     path("me", api_views.me, name="api_me"),
     path("", include("customers.api_urls")),
+    path("", include("support.escalation_api_urls")),
 ]

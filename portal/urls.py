@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("customers/", include("customers.urls")),
     path("invoices/", include("payments.urls")),
+    path("escalations/", include("support.escalation_urls")),
     path("api/v1/", include("portal.api_urls")),
     path("admin/", admin.site.urls),
 ]
