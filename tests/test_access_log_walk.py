@@ -26,10 +26,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from customers import services
 from customers.models import CustomerTag
 from portal.models import AccessLog, ApiToken
+from support.escalations import escalation_raise
 from tests.factories import (
     ActivityEventFactory, CustomerFactory, NoteFactory, PaymentFactory, PaymentMethodFactory, PlanFactory,
     SubscriptionFactory, TagFactory,
 )
+from tests.support.escalation_factories import TicketFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +44,7 @@ class World:
     other: object
     invoice: object
     token: object
+    escalation: object = None
 
 
 @pytest.fixture
@@ -66,7 +69,11 @@ def world(agent, manager):
                                      country="GB")
     subject.refresh_from_db()
     token = ApiToken.objects.create(user=agent, name="walk", key_hash="0" * 64, hint="cpt_walk")
-    return World(subject=subject, other=other, invoice=payment.invoice, token=token)
+    # An open escalation of one of the subject's tickets (a customer-level one can still be raised).
+    escalation = escalation_raise(customer=subject, ticket=TicketFactory(customer=subject), reason="complaint",
+                                  note=NOTE_TEXT, actor=agent)
+    subject.refresh_from_db()
+    return World(subject=subject, other=other, invoice=payment.invoice, token=token, escalation=escalation)
 
 
 def personal_values(customer) -> list[str]:
@@ -82,6 +89,10 @@ def personal_values(customer) -> list[str]:
 
 def _subject(world):
     return {"public_id": world.subject.public_id}
+
+
+def _escalation(world):
+    return {"escalation_id": world.escalation.public_id}
 
 
 def _tab(tab):
@@ -172,6 +183,24 @@ CALLS = [
     Call("customers:tag_remove", "post", "htmx", True, _subject, {"name": "none-such"}, note="invalid"),
     Call("customers:tag_remove", "post", "page", False, _subject, {"name": "vip"}, note="redirects"),
     Call("customers:tag_suggest", kind="htmx", kwargs=_subject, query={"name": "go"}, target="tag-suggestions"),
+    Call("customers:owner_set", "post", "htmx", True, _subject, {"owner": "me"}, note="valid"),
+    Call("customers:owner_set", "post", "htmx", True, _subject, {"owner": "nobody-here"}, note="invalid"),
+    Call("customers:owner_set", "post", "page", False, _subject, {"owner": "me"}, note="redirects"),
+    # Escalations: the queue shows each escalated customer's name, payments and tickets
+    Call("customers:escalate", discloses=True, kwargs=_subject),
+    Call("customers:escalate", kind="htmx", discloses=True, kwargs=_subject, target="escalate-body"),
+    Call("customers:escalate", "post", "htmx", True, _subject, {"reason": "billing_dispute"}, note="valid"),
+    Call("customers:escalate", "post", "htmx", True, _subject, {"reason": ""}, note="invalid"),
+    Call("customers:escalate", "post", "page", False, _subject, {"reason": "billing_dispute"}, note="redirects"),
+    Call("escalations:queue", persona="manager", discloses=True),
+    Call("escalations:queue", kind="htmx", persona="manager", discloses=True, target="escalations-more",
+         note="more"),
+    Call("escalations:queue", persona="manager", query={"status": "resolved"}, note="none-resolved"),
+    Call("escalations:resolve", "post", "htmx", True, _escalation, {"note": "Done"}, persona="manager",
+         target="escalation", note="valid"),
+    Call("escalations:resolve", "post", "htmx", True, _escalation, {"note": ""}, persona="manager", note="invalid"),
+    Call("escalations:resolve", "post", "page", False, _escalation, {"note": "Done"}, persona="manager",
+         note="redirects"),
     # Invoices: name and billing address
     Call("payments:invoice", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
     Call("payments:invoice_pdf", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
@@ -193,6 +222,13 @@ CALLS = [
     Call("api_customer_tags", "post", "api", False, _subject, {"name": "vip"}, note="duplicate"),
     Call("api_customer_tag", "delete", "api", True, lambda world: {**_subject(world), "name": "vip"}),
     Call("api_customer_tag", "delete", "api", False, lambda world: {**_subject(world), "name": "none-such"},
+         note="invalid"),
+    Call("api_customer_escalations", "post", "api", True, _subject, {"reason": "billing_dispute"}),
+    Call("api_customer_escalations", "post", "api", False, _subject, {"reason": "bored"}, note="invalid"),
+    Call("api_escalation_list", kind="api", persona="manager", discloses=True),
+    Call("api_escalation_list", kind="api", persona="manager", query={"status": "resolved"}, note="none-resolved"),
+    Call("api_escalation_resolve", "post", "api", True, _escalation, {"note": "Done"}, persona="manager"),
+    Call("api_escalation_resolve", "post", "api", False, _escalation, {"note": ""}, persona="manager",
          note="invalid"),
 ]
 

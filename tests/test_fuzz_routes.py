@@ -29,10 +29,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customers.filters import PARAMETER_NAMES
-from customers.forms import ActivityFilterForm, NoteForm, ProfileForm, TagForm
+from customers.forms import ActivityFilterForm, NoteForm, OwnerForm, ProfileForm, TagForm
 from payments.models import Invoice
 from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from portal.services import api_token_create
+from support.escalation_forms import EscalateForm, ResolveForm
+from support.escalations import escalation_raise
 from tests.customers.test_profile import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +97,7 @@ class World:
     invoice: Invoice
     token_id: int
     api_secret: str
+    escalation_id: str = ""
     tag: str = "vip"
 
 
@@ -102,8 +105,9 @@ def _build_world(admin) -> World:
     customer = make_customer()
     token, _ = api_token_create(user=admin, name="revocable", actor=admin)
     _, secret = api_token_create(user=admin, name="fuzz", actor=admin)
+    escalation = escalation_raise(customer=customer, reason="complaint", actor=admin)
     return World(admin=admin, customer=customer, invoice=Invoice.objects.filter(customer=customer).first(),
-                 token_id=token.pk, api_secret=secret)
+                 token_id=token.pk, api_secret=secret, escalation_id=escalation.public_id)
 
 
 def _real_kwargs(route: Route, world: World) -> dict:
@@ -117,6 +121,8 @@ def _real_kwargs(route: Route, world: World) -> dict:
             values[name] = world.token_id
         elif name == "name":
             values[name] = world.tag
+        elif name == "escalation_id":
+            values[name] = world.escalation_id
         else:
             pytest.fail(f"{route}: give the URL parameter {name!r} a real value in _real_kwargs")
     return values
@@ -127,7 +133,8 @@ def _real_kwargs(route: Route, world: World) -> dict:
 FIELD_NAMES = sorted({
     *PARAMETER_NAMES, *ProfileForm.base_fields, *NoteForm.base_fields, *TagForm.base_fields,
     *ActivityFilterForm.base_fields, *ApiTokenForm.base_fields, *AuditFilterForm.base_fields,
-    *LoginForm.base_fields, "next",
+    *LoginForm.base_fields, *EscalateForm.base_fields, *ResolveForm.base_fields, *OwnerForm.base_fields, "next",
+    "back", "cursor",
     # the JSON API's fields (DESIGN §5)
     "body", "name", "plan", "when", "reason", "preview", "resume_on", "days", "amount", "template", "subject",
     "public", "status", "note", "comment", "confirm", "queue", "action", "filter", "customers", "params",
@@ -183,7 +190,7 @@ RAW_BODIES = [
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
                  "application/json; charset=latin-1"]
 HTMX_TARGETS = ["directory-results", "profile-tabs", "notes-more", "payments-more", "activity-more",
-                "subscriptions-more", "profile-header", "tags", ""]
+                "subscriptions-more", "profile-header", "tags", "escalations-more", "escalate-body", ""]
 
 
 @dataclass

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from portal.services import api_token_create
+from support.escalations import escalation_raise
 from tests.factories import CustomerFactory, PaymentFactory, TagFactory, UserFactory
 
 
@@ -34,7 +35,9 @@ def samples(agent):
     customer = payment.customer
     tag = TagFactory()
     token, _ = api_token_create(user=agent, name="walk", actor=agent)
-    common = {"public_id": customer.public_id, "tab": "payments", "name": tag.name, "token_id": token.pk}
+    escalation = escalation_raise(customer=customer, reason="complaint", actor=agent)
+    common = {"public_id": customer.public_id, "tab": "payments", "name": tag.name, "token_id": token.pk,
+              "escalation_id": escalation.public_id}
     return {"": common, "payments": {**common, "public_id": payment.invoice.public_id}}
 
 
