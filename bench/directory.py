@@ -60,6 +60,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, help="timed requests per shape (default 200, quick 20)")
     parser.add_argument("--baseline-repeat", type=int, help="naive requests per shape (default 10, quick 2)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--shape", action="append", help="run only this shape (repeatable), e.g. 'filter: owner'")
     args = parser.parse_args()
     repeat = args.repeat or (20 if args.quick else 200)
     baseline_repeat = args.baseline_repeat or (2 if args.quick else 10)
@@ -73,6 +74,11 @@ def main() -> int:
         return 2
     rng = random.Random(args.seed)
     shapes = build_shapes(rng, total)
+    if args.shape:
+        shapes = [shape for shape in shapes if shape.name in args.shape]
+        if not shapes:
+            print(f"No shape is called {args.shape}.", file=sys.stderr)
+            return 2
     cookies = session_cookie("agent")
 
     with Server() as base_url:
@@ -125,6 +131,7 @@ def build_shapes(rng: random.Random, total: int, samples: int = 20) -> list[Shap
     storefronts = list(Storefront.objects.values_list("code", flat=True))
     segments = list(Segment.objects.values_list("code", flat=True))
     regions = _regions()
+    owners = _owners()
     cycle = lambda values, key: [{key: values[i % len(values)]} for i in range(samples)]  # noqa: E731
     today = date.today()
     months = [(today - timedelta(days=30 * (i + 1)), today - timedelta(days=30 * i + 1)) for i in range(samples)]
@@ -146,6 +153,11 @@ def build_shapes(rng: random.Random, total: int, samples: int = 20) -> list[Shap
         Shape("filter: joined", "list", [{"joined_after": start.isoformat(), "joined_before": end.isoformat()}
                                         for start, end in months]),
         Shape("filter: segment", "list", cycle(segments, "segment")),
+        # "My customers" and a colleague's, in every sort (the (owner_id, <sort>) indexes of customers 0006)
+        Shape("filter: owner", "list", [
+            {"owner": ("me", *owners)[i % (len(owners) + 1)] if owners else "me",
+             **({"sort": SORT_CYCLE[i % len(SORT_CYCLE)]} if SORT_CYCLE[i % len(SORT_CYCLE)] else {})}
+            for i in range(samples)]),
         Shape("filter + sort", "list", [
             [{"status": "active", "sort": "-mrr"}, {"status": "churned", "sort": "mrr"},
              {"region": regions[0], "sort": "name"}, {"plan": plans[0] if plans else "none", "sort": "email"},
@@ -180,6 +192,17 @@ def _email_fragment(email: str, rng: random.Random) -> str:
         return email[: max(3, len(local))]
     start = rng.randint(1, len(local) - 6)
     return local[start:start + 6]
+
+
+SORT_CYCLE = [None, "name", "-email", "status", "plan", "-mrr", "since", "-storefront"]
+
+
+def _owners() -> list[str]:
+    """Usernames of users who own customers (the seeder gives a share of them to the demo agent and manager)."""
+    from django.contrib.auth import get_user_model
+
+    return sorted(get_user_model().objects.filter(owned_customers__isnull=False).distinct()
+                  .values_list("username", flat=True))
 
 
 def _regions() -> list[str]:

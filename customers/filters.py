@@ -1,6 +1,6 @@
 """The customer directory's parameters: one django-filter FilterSet, shared by the page and the API.
 
-The filters (status, plan, storefront, region, joined dates, segment) become query conditions here; the search
+The filters (status, plan, storefront, region, joined dates, segment, owner) become query conditions here; the search
 term, sort, cursor and page size are validated by the same form and handed to customers/selectors/directory/,
 which decides how to read the page (walk the sort index or gather the matches; see filling.py).
 """
@@ -32,11 +32,12 @@ from portal.forms import DayField
 from segments.models import SegmentMembership
 
 NO_PLAN = "none"
-FILTER_NAMES = ("status", "plan", "storefront", "region", "joined_after", "joined_before", "segment")
+OWNER_ME = "me"  # owner=me: the signed-in user's customers ("my customers")
+FILTER_NAMES = ("status", "plan", "storefront", "region", "joined_after", "joined_before", "segment", "owner")
 PARAMETER_NAMES = ("q", *FILTER_NAMES, "sort", "per_page", "cursor")
 # The customer column each plain filter reads (the segment filter reads memberships).
 FILTER_COLUMNS = {"status": "status", "plan": "plan_id", "storefront": "storefront_id", "region": "country",
-                  "joined_after": "registered_at", "joined_before": "registered_at"}
+                  "joined_after": "registered_at", "joined_before": "registered_at", "owner": "owner_id"}
 
 
 class DirectoryForm(forms.Form):
@@ -86,21 +87,28 @@ class CustomerDirectoryFilter(django_filters.FilterSet):
     joined_after = DayFilter(label="Joined from")
     joined_before = DayFilter(label="Joined until")
     segment = django_filters.ChoiceFilter(label="Segment", empty_label="Any segment")
+    # "me" or a username; each becomes `owner_id = <id>`, walked through the (owner_id, <sort>) indexes.
+    owner = django_filters.ChoiceFilter(label="Owner", empty_label="Any owner", error_messages={
+        "invalid_choice": "Nobody who can own customers is called “%(value)s”; use “me” or an agent's username."})
 
     class Meta:
         model = Customer
         fields: list[str] = []
         form = DirectoryForm
 
-    def __init__(self, data=None, *, lookups: DirectoryLookups, **kwargs):
+    def __init__(self, data=None, *, lookups: DirectoryLookups, viewer=None, **kwargs):
         super().__init__(data, queryset=Customer.objects.all(), **kwargs)
         self.lookups = lookups
+        self.viewer = viewer  # the signed-in user, for owner=me
         self.filters["plan"].extra["choices"] = LookupChoices(lambda: [
             *((plan.code, plan.name) for plan in lookups.plans), (NO_PLAN, "No plan")])
         self.filters["storefront"].extra["choices"] = LookupChoices(
             lambda: [(s.code, s.name) for s in lookups.storefronts])
         self.filters["region"].extra["choices"] = LookupChoices(lambda: lookups.regions)
         self.filters["segment"].extra["choices"] = LookupChoices(lambda: [(s.code, s.name) for s in lookups.segments])
+        self.filters["owner"].extra["choices"] = LookupChoices(lambda: [
+            *([(OWNER_ME, "My customers")] if viewer is not None else []),
+            *((owner.username, owner.username) for owner in lookups.owners)])
 
     @property
     def active_filters(self) -> dict[str, object]:
@@ -127,6 +135,8 @@ class CustomerDirectoryFilter(django_filters.FilterSet):
             indexed.append(Q(registered_at__gte=_day_start(active["joined_after"])))
         if "joined_before" in active:  # inclusive: the whole of that day
             indexed.append(Q(registered_at__lt=_day_start(active["joined_before"] + timedelta(days=1))))
+        if "owner" in active:
+            indexed.append(Q(owner_id=self.owner_id(active["owner"])))
         scattered = []
         if "segment" in active:
             members = SegmentMembership.objects.filter(
@@ -134,6 +144,11 @@ class CustomerDirectoryFilter(django_filters.FilterSet):
             scattered.append(Q(Exists(members)))
         columns = sorted({FILTER_COLUMNS[name] for name in active if name in FILTER_COLUMNS})
         return Conditions(tuple(indexed), tuple(scattered), indexed_columns=tuple(columns))
+
+    def owner_id(self, value: str) -> int:
+        if value == OWNER_ME:
+            return self.viewer.pk
+        return next(owner.id for owner in self.lookups.owners if owner.username == value)
 
     def filter_queryset(self, queryset):
         conditions = self.conditions()
@@ -163,16 +178,18 @@ class DirectorySearch:
         return sentences
 
 
-def find_customers(params, *, restart_on_bad_cursor: bool, per_page: int | None = None) -> DirectorySearch:
+def find_customers(params, *, restart_on_bad_cursor: bool, per_page: int | None = None,
+                   viewer=None) -> DirectorySearch:
     """Validate the directory parameters and read the page they ask for (the page, the header search's dropdown
     and the API share this).
 
     A page link that is not valid any more raises InvalidCursor, or with `restart_on_bad_cursor` gives the first
     page and a notice (people following an old link deserve results, API clients an error). `per_page` overrides
     the page size parameter (the dropdown shows the first few matches, fewer than any page size on offer).
+    `viewer` is the signed-in user, whom `owner=me` means.
     """
     lookups = DirectoryLookups.current()
-    filters = CustomerDirectoryFilter(params, lookups=lookups)
+    filters = CustomerDirectoryFilter(params, lookups=lookups, viewer=viewer)
     if not filters.is_valid():
         return DirectorySearch(filters)
     data = filters.form.cleaned_data

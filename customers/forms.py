@@ -94,3 +94,28 @@ class ProfileForm(forms.Form):
         data = {name: getattr(customer, name) for name in PROFILE_FIELDS}
         data.update(changes)
         return cls(data, customer=customer)
+
+
+class OwnerForm(forms.Form):
+    """The profile header's owner select: "" (nobody), "me", or the username of a user who can own customers.
+
+    `choices` are the lookups' owners; the signed-in user's own entry is offered as "me".
+    """
+
+    NOBODY, ME = "", "me"
+    owner = forms.CharField(required=False, max_length=150, label="Owner")
+
+    def __init__(self, data=None, *, viewer, owners, **kwargs):
+        super().__init__(data, **kwargs)
+        self.viewer = viewer
+        self.owners = {owner.username: owner.id for owner in owners}
+
+    def clean_owner(self) -> int | None:
+        value = self.cleaned_data["owner"].strip()
+        if value == self.NOBODY:
+            return None
+        if value == self.ME:
+            return self.viewer.pk
+        if value not in self.owners:
+            raise forms.ValidationError(f"Nobody who can own customers is called “{value}”.", code="invalid_owner")
+        return self.owners[value]

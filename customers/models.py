@@ -87,6 +87,13 @@ class Customer(models.Model):
         db_persist=True,
     )
     tags = models.ManyToManyField(Tag, through="CustomerTag", related_name="customers", blank=True)
+    # The agent who looks after this customer ("my customers"); set by customers.services.customer_owner_set.
+    # No index of its own: the directory's owner indexes (migration 0006) lead with owner_id and cover owned rows.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="owned_customers", db_index=False)
+    # When the oldest open escalation of this customer (or of one of their tickets) was raised; None when none is
+    # open. Kept by support/escalations.py, so the directory and the header mark escalated customers without a join.
+    escalated_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -20,6 +20,7 @@ from django.db.models import Case, Value, When
 from django.db.models.functions import Lower
 
 from customers.models import ActivityEvent, Customer, CustomerTag, Note, Tag
+from customers.selectors.owners import assignable_owner
 from portal.audit import Timeline, audit_record, changed_fields
 from portal.errors import DomainError
 from portal.money import currencies_without_rate, reporting_currency, reporting_sql, to_reporting
@@ -258,3 +259,36 @@ def customers_mrr_reporting_recompute(*, chunk_size: int = MRR_REPORTING_CHUNK) 
             cursor.execute(statement, [low, low + chunk_size - 1])
             changed += cursor.rowcount
     return changed
+
+
+# ---- Owner -----------------------------------------------------------------------------------------------------
+
+@transaction.atomic
+def customer_owner_set(*, customer: Customer, owner_id: int | None, actor) -> bool:
+    """Make `owner_id` the agent who owns this customer (None: nobody). Returns False when nothing changed.
+
+    The owner must be an active user whose role lets them work on customers (customers/selectors/owners.py).
+    """
+    owner = None
+    if owner_id is not None:
+        owner = assignable_owner(owner_id)
+        if owner is None:
+            raise DomainError("Customers can only be given to an active user with an agent role.",
+                              code="invalid_owner")
+    customer = _lock_for_edit(customer)
+    if customer.owner_id == owner_id:
+        return False
+    before = customer.owner_id
+    customer.owner_id = owner_id
+    customer.save(update_fields=["owner", "updated_at"])
+    if owner is None:
+        summary = "Owner removed: nobody looks after this customer now"
+    elif _authenticated(actor) is not None and actor.pk == owner.id:
+        summary = f"{owner.username} took ownership"
+    else:
+        summary = f"Owner set to {owner.username}"
+    # User ids only in the audit row; the timeline names the agent (a colleague, not the customer's data).
+    audit_record(actor=actor, action="customers.owner.changed", customer=customer, obj=customer,
+                 before={"owner": before}, after={"owner": owner_id},
+                 timeline=Timeline(ActivityEvent.Kind.PROFILE, summary, {"owner": owner_id}))
+    return True

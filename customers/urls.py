@@ -1,6 +1,7 @@
 from django.urls import include, path, re_path
 
 from customers.views import directory, profile
+from support import escalation_views
 
 app_name = "customers"
 
@@ -17,5 +18,7 @@ urlpatterns = [
         path("tags/add/", profile.tag_add, name="tag_add"),
         path("tags/remove/", profile.tag_remove, name="tag_remove"),
         path("tags/suggest/", profile.tag_suggest, name="tag_suggest"),
+        path("owner/", profile.owner_set, name="owner_set"),
+        path("escalate/", escalation_views.customer_escalate, name="escalate"),
     ])),
 ]

@@ -8,4 +8,5 @@ urlpatterns = [
     path("me", api_views.me, name="api_me"),
     path("", include("customers.api_urls")),
     path("", include("support.api_urls")),
+    path("", include("support.escalation_api_urls")),
 ]

@@ -19,6 +19,7 @@ NAVIGATION = [
     NavEntry("Customers", "customers:directory", Cap.VIEW_CUSTOMERS, "g c", "users"),
     NavEntry("Segments", "segments:overview", Cap.VIEW_CUSTOMERS, "g s", "segments"),
     NavEntry("Tickets", "support:tickets", Cap.MANAGE_TICKETS, "g t", "tickets"),
+    NavEntry("Escalations", "escalations:queue", Cap.RESOLVE_ESCALATIONS, "g e", "escalations"),
     NavEntry("Approvals", "portal:approvals", Cap.APPROVE_REQUESTS, "g a", "approvals"),
     NavEntry("Audit", "portal:audit", Cap.VIEW_AUDIT, "g l", "audit"),
     NavEntry("Settings", "portal:settings", None, "g ,", "settings"),

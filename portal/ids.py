@@ -4,7 +4,7 @@ import secrets
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base 32, lower case: no i, l, o, u
 PREFIXES = {"customer": "cus_", "subscription": "sub_", "payment": "pay_", "invoice": "inv_", "refund": "re_",
-            "ticket": "tkt_", "email": "eml_"}
+            "ticket": "tkt_", "email": "eml_", "escalation": "esc_"}
 BODY_LENGTH = 16
 
 
@@ -39,3 +39,7 @@ def new_ticket_id() -> str:
 
 def new_email_id() -> str:
     return new_public_id("eml_")
+
+
+def new_escalation_id() -> str:
+    return new_public_id("esc_")

@@ -19,7 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from customers.access import access_customer, access_customer_profile
 from customers.models import ActivityEvent, Customer
-from customers.views.profile import TEMPLATE as PROFILE_TEMPLATE, _header_context, customer_url
+from customers.views.profile import TEMPLATE as PROFILE_TEMPLATE, customer_url, header_context
 from portal.access import require_capability
 from portal.errors import DomainError
 from portal.cursors import InvalidCursor
@@ -100,7 +100,7 @@ def email_send(request, public_id: str):
     def fragment(outcome):
         # The dialog lives in the header: a fresh header closes it; "emails-changed" (sent below) reloads an open
         # Emails or Activity tab, which now lists the queued email.
-        return f"{PROFILE_TEMPLATE}#header", _header_context(access_customer_profile(request, public_id))
+        return f"{PROFILE_TEMPLATE}#header", header_context(request, access_customer_profile(request, public_id))
 
     response = write_view(
         request, form=EmailSendForm(request.POST, choices=choices), error_fields="template",
@@ -180,7 +180,7 @@ def ticket_page(request, ticket_id: str):
     ticket = access_ticket(request, ticket_id)
     overview = access_customer_profile(request, ticket.customer.public_id)
     ticket.customer = overview.customer  # the header's customer, storefront and plan joined
-    return render(request, TICKET_TEMPLATE, {**_header_context(overview), **_ticket_context(request, ticket)})
+    return render(request, TICKET_TEMPLATE, {**header_context(request, overview), **_ticket_context(request, ticket)})
 
 
 def _ticket_write(request, ticket_id: str, *, form, service, message, form_name: str):

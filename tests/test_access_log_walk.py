@@ -27,10 +27,12 @@ from customers import services
 from support.services import ticket_open
 from customers.models import CustomerTag
 from portal.models import AccessLog, ApiToken
+from support.escalations import escalation_raise
 from tests.factories import (
     ActivityEventFactory, CustomerFactory, NoteFactory, PaymentFactory, PaymentMethodFactory, PlanFactory,
     SubscriptionFactory, TagFactory,
 )
+from tests.support.factories import TicketFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +47,7 @@ class World:
     token: object
     ticket: object = None
     payment: object = None
+    escalation: object = None
 
 
 @pytest.fixture
@@ -72,7 +75,12 @@ def world(agent, manager):
     failed = PaymentFactory(customer=subject, payment_method=card, status="failed", failure_message="Card declined")
     ticket = ticket_open(customer=subject, subject="Renewal declined", description="Asked to retry tomorrow",
                          actor=agent, payment=failed)
-    return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed)
+    # An open escalation of one of the subject's tickets (a customer-level one can still be raised).
+    escalation = escalation_raise(customer=subject, ticket=TicketFactory(customer=subject), reason="complaint",
+                                  note=NOTE_TEXT, actor=agent)
+    subject.refresh_from_db()
+    return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed,
+                 escalation=escalation)
 
 
 def personal_values(customer) -> list[str]:
@@ -99,6 +107,10 @@ def _ticket_api(world):
 
 
 TICKET_NEW = {"subject": "Card question", "description": "Called about the decline", "priority": "normal"}
+
+
+def _escalation(world):
+    return {"escalation_id": world.escalation.public_id}
 
 
 def _tab(tab):
@@ -206,7 +218,8 @@ CALLS = [
     Call("support:tickets", kind="htmx", discloses=True, query={"queue": "open"}, target="tickets-results"),
     Call("support:tickets", kind="htmx", discloses=True, query={"queue": "open"}, target="tickets-more",
          note="more"),
-    Call("support:tickets", query={"queue": "escalated"}, note="empty-queue"),
+    Call("support:tickets", query={"queue": "pending"}, note="empty-queue"),
+    Call("support:tickets", discloses=True, query={"queue": "escalated"}, note="escalated-queue"),
     Call("support:ticket", discloses=True, kwargs=_ticket),
     Call("support:ticket_new", discloses=True, kwargs=_subject),
     Call("support:ticket_new", discloses=True, kwargs=_subject, query={"payment": "pay_none"}, note="bad-payment"),
@@ -227,6 +240,24 @@ CALLS = [
     Call("support:ticket_assign", "post", "htmx", True, _ticket, {"assignee": "agent"}, note="valid"),
     Call("support:ticket_assign", "post", "htmx", True, _ticket, {"assignee": "ghost"}, note="invalid"),
     Call("support:ticket_assign", "post", "page", False, _ticket, {"assignee": ""}, note="redirects"),
+    Call("customers:owner_set", "post", "htmx", True, _subject, {"owner": "me"}, note="valid"),
+    Call("customers:owner_set", "post", "htmx", True, _subject, {"owner": "nobody-here"}, note="invalid"),
+    Call("customers:owner_set", "post", "page", False, _subject, {"owner": "me"}, note="redirects"),
+    # Escalations: the queue shows each escalated customer's name, payments and tickets
+    Call("customers:escalate", discloses=True, kwargs=_subject),
+    Call("customers:escalate", kind="htmx", discloses=True, kwargs=_subject, target="escalate-body"),
+    Call("customers:escalate", "post", "htmx", True, _subject, {"reason": "billing_dispute"}, note="valid"),
+    Call("customers:escalate", "post", "htmx", True, _subject, {"reason": ""}, note="invalid"),
+    Call("customers:escalate", "post", "page", False, _subject, {"reason": "billing_dispute"}, note="redirects"),
+    Call("escalations:queue", persona="manager", discloses=True),
+    Call("escalations:queue", kind="htmx", persona="manager", discloses=True, target="escalations-more",
+         note="more"),
+    Call("escalations:queue", persona="manager", query={"status": "resolved"}, note="none-resolved"),
+    Call("escalations:resolve", "post", "htmx", True, _escalation, {"note": "Done"}, persona="manager",
+         target="escalation", note="valid"),
+    Call("escalations:resolve", "post", "htmx", True, _escalation, {"note": ""}, persona="manager", note="invalid"),
+    Call("escalations:resolve", "post", "page", False, _escalation, {"note": "Done"}, persona="manager",
+         note="redirects"),
     # Invoices: name and billing address
     Call("payments:invoice", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
     Call("payments:invoice_pdf", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
@@ -266,6 +297,13 @@ CALLS = [
     Call("api_customer_tags", "post", "api", False, _subject, {"name": "vip"}, note="duplicate"),
     Call("api_customer_tag", "delete", "api", True, lambda world: {**_subject(world), "name": "vip"}),
     Call("api_customer_tag", "delete", "api", False, lambda world: {**_subject(world), "name": "none-such"},
+         note="invalid"),
+    Call("api_customer_escalations", "post", "api", True, _subject, {"reason": "billing_dispute"}),
+    Call("api_customer_escalations", "post", "api", False, _subject, {"reason": "bored"}, note="invalid"),
+    Call("api_escalation_list", kind="api", persona="manager", discloses=True),
+    Call("api_escalation_list", kind="api", persona="manager", query={"status": "resolved"}, note="none-resolved"),
+    Call("api_escalation_resolve", "post", "api", True, _escalation, {"note": "Done"}, persona="manager"),
+    Call("api_escalation_resolve", "post", "api", False, _escalation, {"note": ""}, persona="manager",
          note="invalid"),
 ]
 

@@ -29,10 +29,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customers.filters import PARAMETER_NAMES
-from customers.forms import ActivityFilterForm, NoteForm, ProfileForm, TagForm
+from customers.forms import ActivityFilterForm, NoteForm, OwnerForm, ProfileForm, TagForm
 from payments.models import Invoice, Payment
 from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from portal.services import api_token_create
+from support.escalation_forms import EscalateForm, ResolveForm
+from support.escalations import escalation_raise
 from support.forms import QueueForm, TicketAssignForm, TicketCommentForm, TicketOpenForm, TicketStatusForm
 from support.services import ticket_comment_add, ticket_open
 from tests.customers.test_profile import make_customer
@@ -98,6 +100,7 @@ class World:
     token_id: int
     api_secret: str
     ticket: object
+    escalation_id: str = ""
     tag: str = "vip"
 
 
@@ -109,8 +112,9 @@ def _build_world(admin) -> World:
     ticket = ticket_open(customer=customer, subject="Card declined", description="Asked to retry", actor=admin,
                          payment=failed)
     ticket_comment_add(ticket=ticket, body="Checked the gateway", public=False, actor=admin)
+    escalation = escalation_raise(customer=customer, reason="complaint", actor=admin)
     return World(admin=admin, customer=customer, invoice=Invoice.objects.filter(customer=customer).first(),
-                 token_id=token.pk, api_secret=secret, ticket=ticket)
+                 token_id=token.pk, api_secret=secret, ticket=ticket, escalation_id=escalation.public_id)
 
 
 def _real_kwargs(route: Route, world: World) -> dict:
@@ -128,6 +132,8 @@ def _real_kwargs(route: Route, world: World) -> dict:
             values[name] = world.token_id
         elif name == "name":
             values[name] = world.tag
+        elif name == "escalation_id":
+            values[name] = world.escalation_id
         else:
             pytest.fail(f"{route}: give the URL parameter {name!r} a real value in _real_kwargs")
     return values
@@ -140,6 +146,7 @@ FIELD_NAMES = sorted({
     *ActivityFilterForm.base_fields, *ApiTokenForm.base_fields, *AuditFilterForm.base_fields,
     *LoginForm.base_fields, "next", *TicketOpenForm.base_fields, *TicketCommentForm.base_fields,
     *TicketStatusForm.base_fields, *TicketAssignForm.base_fields, *QueueForm.base_fields,
+    *EscalateForm.base_fields, *ResolveForm.base_fields, *OwnerForm.base_fields, "back", "cursor",
     # the JSON API's fields (DESIGN §5)
     "body", "name", "plan", "when", "reason", "preview", "resume_on", "days", "amount", "template", "subject",
     "public", "status", "note", "comment", "confirm", "queue", "action", "filter", "customers", "params",
@@ -197,8 +204,8 @@ RAW_BODIES = [
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
                  "application/json; charset=latin-1"]
 HTMX_TARGETS = ["directory-results", "profile-tabs", "notes-more", "payments-more", "activity-more", "tickets-results",
-                "tickets-more", "ticket-body",
-                "subscriptions-more", "emails-more", "profile-header", "tags", "email-send-body", "email-preview", ""]
+                "tickets-more", "ticket-body", "subscriptions-more", "emails-more", "profile-header", "tags",
+                "email-send-body", "email-preview", "escalations-more", "escalate-body", ""]
 
 
 @dataclass

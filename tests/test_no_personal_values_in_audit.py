@@ -1,7 +1,7 @@
 """No personal values in rows that can never be deleted (DESIGN §7).
 
-Every write service of every app (a public function in `<app>/services.py` that takes a keyword-only `actor`) is
-run against a customer with distinctive personal values, changing them where it can; then every row of the
+Every write service of every app (a public function that takes a keyword-only `actor`, in `<app>/services.py` or
+in any other module of the app, such as support/escalations.py) is run against a customer with distinctive personal values, changing them where it can; then every row of the
 append-only AuditEvent and AccessLog tables, and of the customer timeline (ActivityEvent, which erasure can
 anonymise, but which should not copy them either), is searched for those values. A new service fails
 `test_every_write_service_is_exercised` until it has an entry in SERVICES.
@@ -9,6 +9,7 @@ anonymise, but which should not copy them either), is searched for those values.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import inspect
@@ -128,6 +129,31 @@ def _ticket_assign(customer, actor):
     ticket_assign(ticket=_ticket(customer, actor), assignee=actor, actor=actor)
 
 
+def _owner_set(customer, actor):
+    from customers.services import customer_owner_set
+
+    customer_owner_set(customer=customer, owner_id=actor.pk, actor=actor)
+    customer_owner_set(customer=customer, owner_id=None, actor=actor)
+
+
+def _escalation_raise(customer, actor):
+    from support.escalations import escalation_raise
+    from tests.support.factories import TicketFactory
+
+    escalation_raise(customer=customer, reason="other", note=NOTE_BODY, actor=actor)
+    escalation_raise(customer=customer, ticket=TicketFactory(customer=customer), reason="complaint",
+                     note=NOTE_BODY, actor=actor)
+
+
+def _escalation_resolve(customer, actor):
+    from support.escalations import escalation_raise, escalation_resolve
+    from tests.factories import UserFactory
+
+    escalation = escalation_raise(customer=customer, reason="billing_dispute", note=NOTE_BODY, actor=actor)
+    manager = UserFactory(username="resolving-manager", role="Manager")
+    escalation_resolve(escalation=escalation, note=f"Refunded; {NOTE_BODY}", actor=manager)
+
+
 # How to call each write service with the customer above ("module.function": call(customer, actor)).
 SERVICES = {
     "customers.services.customer_note_add": _note_add,
@@ -142,29 +168,59 @@ SERVICES = {
     "support.services.ticket_status_change": _ticket_status_change,
     "support.services.ticket_priority_change": _ticket_priority_change,
     "support.services.ticket_assign": _ticket_assign,
+    "customers.services.customer_owner_set": _owner_set,
+    "support.escalations.escalation_raise": _escalation_raise,
+    "support.escalations.escalation_resolve": _escalation_resolve,
 }
-# Functions that look like services (keyword-only `actor`) but are helpers the services call.
-NOT_SERVICES: dict[str, str] = {}
+# Functions that look like services (keyword-only `actor`) but are not writes a caller makes: why, by name.
+NOT_SERVICES: dict[str, str] = {
+    "portal.audit.audit_record": "the kernel call every service makes to write the audit row",
+    "portal.selectors.audit_events": "a read: `actor` filters the audit log by username",
+}
+
+
+def _modules_with_actor_functions(config) -> set[str]:
+    """Modules of the app (any depth, migrations left out) defining a public function with keyword-only `actor`,
+    found by reading the source, so that no module has to be imported just to be looked at."""
+    found = set()
+    app_dir = Path(config.path)
+    for path in app_dir.rglob("*.py"):
+        if "migrations" in path.relative_to(app_dir).parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if (isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+                    and any(arg.arg == "actor" for arg in node.args.kwonlyargs)):
+                parts = path.relative_to(app_dir).with_suffix("").parts
+                found.add(".".join((config.name, *(parts[:-1] if parts[-1] == "__init__" else parts))))
+                break
+    return found
 
 
 def write_services() -> set[str]:
-    """Every public function defined in a project app's services.py that takes a keyword-only `actor`."""
+    """Every public function of a project app that takes a keyword-only `actor`: the services in `services.py`,
+    and those an app keeps in a module of their own (support/escalations.py)."""
     found = set()
     root = Path(settings.BASE_DIR).resolve()
     for config in apps.get_app_configs():
         if root not in Path(config.path).resolve().parents:
             continue
-        module_name = f"{config.name}.services"
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
-        for name, function in inspect.getmembers(module, inspect.isfunction):
-            if name.startswith("_") or function.__module__ != module_name:
-                continue
-            parameters = inspect.signature(function).parameters
-            if "actor" in parameters and parameters["actor"].kind is inspect.Parameter.KEYWORD_ONLY:
-                found.add(f"{module_name}.{name}")
+        module_names = _modules_with_actor_functions(config)
+        if importlib.util.find_spec(f"{config.name}.services") is not None:
+            module_names.add(f"{config.name}.services")
+        for module_name in sorted(module_names):
+            module = importlib.import_module(module_name)
+            for name, function in inspect.getmembers(module, inspect.isfunction):
+                if name.startswith("_") or function.__module__ != module_name:
+                    continue
+                parameters = inspect.signature(function).parameters
+                if "actor" in parameters and parameters["actor"].kind is inspect.Parameter.KEYWORD_ONLY:
+                    found.add(f"{module_name}.{name}")
     return found
+
+
+def test_the_discovery_finds_services_outside_services_py():
+    assert "support.escalations.escalation_raise" in write_services()
 
 
 def test_every_write_service_is_exercised():

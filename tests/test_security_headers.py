@@ -10,6 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from portal.services import api_token_create
 from tests.support.factories import TicketFactory
+from support.escalations import escalation_raise
 from tests.factories import CustomerFactory, PaymentFactory, TagFactory, UserFactory
 
 
@@ -36,8 +37,9 @@ def samples(agent):
     tag = TagFactory()
     token, _ = api_token_create(user=agent, name="walk", actor=agent)
     ticket = TicketFactory(customer=customer)
+    escalation = escalation_raise(customer=customer, reason="complaint", actor=agent)
     common = {"public_id": customer.public_id, "tab": "payments", "name": tag.name, "token_id": token.pk,
-              "ticket_id": ticket.public_id}
+              "ticket_id": ticket.public_id, "escalation_id": escalation.public_id}
     return {"": common, "payments": {**common, "public_id": payment.invoice.public_id}}
 
 

@@ -23,14 +23,17 @@ def directory_row_json(customer) -> dict:
             "plan": customer.plan.code if customer.plan else None, "mrr": money(customer.mrr, customer.currency),
             "mrr_reporting": money(customer.mrr_reporting, reporting_currency()),
             "subscription": subscription_state_json(customer), "since": iso(customer.registered_at),
-            "storefront": customer.storefront.code if customer.storefront else None, "region": customer.country}
+            "storefront": customer.storefront.code if customer.storefront else None, "region": customer.country,
+            "escalated_at": iso(customer.escalated_at)}
 
 
 @api_view(capability=Cap.VIEW_CUSTOMERS)
 def customer_list(request):
     """Query parameters as on /customers/ (`q`, `status`, `plan`, `storefront`, `region`, `joined_after`,
-    `joined_before`, `segment`, `sort`, `per_page`, `cursor`); `next` is the cursor of the following page."""
-    found = find_customers(request.GET, restart_on_bad_cursor=False)  # a stale cursor: 400 invalid_cursor
+    `joined_before`, `segment`, `owner` (`me` or a username), `sort`, `per_page`, `cursor`); `next` is the cursor
+    of the following page."""
+    found = find_customers(request.GET, restart_on_bad_cursor=False,  # a stale cursor: 400 invalid_cursor
+                           viewer=request.user)
     if found.page is None:
         raise ApiError(400, "invalid_parameters", " ".join(found.errors))
     page = found.page

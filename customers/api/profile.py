@@ -99,7 +99,7 @@ def payment_json(payment) -> dict:
 @serializes_customer_data
 def activity_json(event) -> dict:
     return {"created_at": iso(event.created_at), "kind": event.kind, "action": event.action,
-            "summary": event.summary, "source": event.source,
+            "summary": event.summary, "detail": getattr(event, "detail", None), "source": event.source,
             "actor": event.actor.get_username() if event.actor else None}
 
 

@@ -1,7 +1,8 @@
 """Reads for the customer profile page and its API: a fixed number of queries whatever the history size.
 
 The header is one query: the customer row joined to its storefront, plan and precomputed metrics, with the credit
-balance, the live subscription, the tags and the segment memberships folded in as correlated subqueries. Each tab
+balance, the live subscription, the tags, the segment memberships, the owner's username and the open escalation
+folded in as correlated subqueries. Each tab
 is one more query that walks a `(customer_id, created_at DESC, id DESC)` index from a keyset cursor.
 """
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from babel import Locale
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils.dateparse import parse_datetime
@@ -20,6 +22,7 @@ from payments.models import CreditEntry, Payment
 from portal.cursors import decode_time_position, encode_time_position
 from segments.models import Segment, SegmentMembership
 from subscriptions.models import Plan, Subscription
+from support.models import Escalation, Ticket
 
 TABS = ("subscriptions", "payments", "tickets", "activity", "notes", "emails")
 DEFAULT_TAB = TABS[0]
@@ -97,6 +100,21 @@ class SegmentBadge:
     since: datetime | None
 
 
+@dataclass(frozen=True)
+class OpenEscalation:
+    """The customer's oldest open escalation, for the header's marker (the note stays on the Escalations page)."""
+
+    public_id: str
+    reason: str
+    raised_at: datetime
+    raised_by: str | None
+    ticket: str | None
+
+    @property
+    def reason_label(self) -> str:
+        return Escalation.Reason(self.reason).label
+
+
 @dataclass
 class ProfileOverview:
     """Everything the always-visible header shows, built from the one header query without further reads."""
@@ -107,6 +125,8 @@ class ProfileOverview:
     live_subscription: LiveSubscription | None
     tags: list[str] = field(default_factory=list)
     segments: list[SegmentBadge] = field(default_factory=list)
+    owner_username: str | None = None
+    escalation: OpenEscalation | None = None
 
     @property
     def region_name(self) -> str:
@@ -130,6 +150,7 @@ _CUSTOMER_NAMES, _CUSTOMER_COLUMNS = _columns(Customer, "c")
 _STOREFRONT_NAMES, _STOREFRONT_COLUMNS = _columns(Storefront, "sf")
 _PLAN_NAMES, _PLAN_COLUMNS = _columns(Plan, "pl")
 _METRICS_NAMES, _METRICS_COLUMNS = _columns(CustomerMetrics, "m")
+User = get_user_model()
 
 # Written by hand because it is the hottest read of the portal: built with the ORM (select_related, four correlated
 # subqueries, JSON objects) it costs ~8 ms of Python per request just to compile on the 2-vCPU reference machine,
@@ -147,7 +168,17 @@ SELECT {_CUSTOMER_COLUMNS}, {_STOREFRONT_COLUMNS}, {_PLAN_COLUMNS}, {_METRICS_CO
          WHERE ct.customer_id = c.id ORDER BY t.name),
   ARRAY(SELECT json_build_object('code', g.code, 'name', g.name, 'reason', sm.reason, 'since', sm.since)
           FROM {SegmentMembership._meta.db_table} sm JOIN {Segment._meta.db_table} g ON g.id = sm.segment_id
-         WHERE sm.customer_id = c.id ORDER BY g.name)
+         WHERE sm.customer_id = c.id ORDER BY g.name),
+  (SELECT u.username FROM {User._meta.db_table} u WHERE u.id = c.owner_id),
+  -- escalated_at is kept by the escalation services: customers without an open one skip the lookup
+  CASE WHEN c.escalated_at IS NOT NULL THEN
+    (SELECT json_build_object('public_id', e.public_id, 'reason', e.reason, 'raised_at', e.raised_at,
+                              'raised_by', ru.username, 'ticket', t.public_id)
+       FROM {Escalation._meta.db_table} e
+       LEFT JOIN {User._meta.db_table} ru ON ru.id = e.raised_by_id
+       LEFT JOIN {Ticket._meta.db_table} t ON t.id = e.ticket_id
+      WHERE e.customer_id = c.id AND e.status = 'open' ORDER BY e.raised_at, e.id LIMIT 1)
+  END
 FROM {Customer._meta.db_table} c
 JOIN {Storefront._meta.db_table} sf ON sf.id = c.storefront_id
 LEFT JOIN {Plan._meta.db_table} pl ON pl.id = c.plan_id
@@ -183,7 +214,7 @@ def profile_overview(public_id: str) -> ProfileOverview | None:
     # No metrics row yet (a new customer before the nightly job): zeros, and computed_at None says so.
     metrics = (CustomerMetrics.from_db(connection.alias, _METRICS_NAMES, values) if values[0] is not None
                else CustomerMetrics(customer_id=customer.pk))
-    credit_balance, live, tags, segments = row[at:]
+    credit_balance, live, tags, segments, owner_username, escalation = row[at:]
     return ProfileOverview(
         customer=customer,
         metrics=metrics,
@@ -195,6 +226,11 @@ def profile_overview(public_id: str) -> ProfileOverview | None:
         tags=list(tags),
         segments=[SegmentBadge(code=s["code"], name=s["name"], reason=s["reason"], since=_when(s["since"]))
                   for s in segments],
+        owner_username=owner_username,
+        escalation=OpenEscalation(
+            public_id=escalation["public_id"], reason=escalation["reason"], raised_at=_when(escalation["raised_at"]),
+            raised_by=escalation["raised_by"], ticket=escalation["ticket"],
+        ) if escalation else None,
     )
 
 
@@ -226,7 +262,26 @@ def customer_activity(customer: Customer, *, kind: str = "", after: Cursor | Non
     events = ActivityEvent.objects.filter(customer=customer).select_related("actor").only(*ACTIVITY_ROW_FIELDS)
     if kind:
         events = events.filter(kind=kind)
-    return newest_first(events, after=after, size=size)
+    page = newest_first(events, after=after, size=size)
+    _attach_escalation_notes(page.rows)
+    return page
+
+
+ESCALATION_ACTIONS = {"escalation.raised": "note", "escalation.resolved": "resolution_note"}
+
+
+def _attach_escalation_notes(events: list[ActivityEvent]) -> None:
+    """Escalation events show the agent's note or the manager's resolution from the escalation row (the timeline
+    and the audit keep only its id): `event.detail`, one query for the page, none without such events."""
+    wanted = {event.payload.get("escalation") for event in events if event.action in ESCALATION_ACTIONS}
+    wanted.discard(None)
+    if not wanted:
+        return
+    notes = {row["public_id"]: row for row in
+             Escalation.objects.filter(public_id__in=wanted).values("public_id", "note", "resolution_note")}
+    for event in events:
+        if event.action in ESCALATION_ACTIONS and (row := notes.get(event.payload.get("escalation"))):
+            event.detail = row[ESCALATION_ACTIONS[event.action]]
 
 
 def customer_notes(customer: Customer, *, after: Cursor | None = None, size: int = PAGE_SIZE) -> Page:

@@ -43,7 +43,7 @@ def directory(request):
         # A complete customer id, subscription id or email names one customer: open the profile (header search,
         # paste), with one query and without building the list.
         return redirect(profile_url(named))
-    found = find_customers(request.GET, restart_on_bad_cursor=True)
+    found = find_customers(request.GET, restart_on_bad_cursor=True, viewer=request.user)
     page = found.page
     if page:
         profile_url_of = profile_url_maker()

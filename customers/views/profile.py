@@ -14,8 +14,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from customers import services
 from customers.access import access_customer, access_customer_profile
-from customers.forms import ActivityFilterForm, NoteForm, PageForm, ProfileForm, TagForm
+from customers.forms import ActivityFilterForm, NoteForm, OwnerForm, PageForm, ProfileForm, TagForm
 from customers.models import ActivityEvent
+from customers.selectors.directory import DirectoryLookups
 from customers.selectors.profile import (
     DEFAULT_TAB, TABS, customer_activity, customer_notes, customer_payments, customer_subscriptions,
     customer_tag_names, tag_suggestions,
@@ -25,6 +26,7 @@ from portal.roles import Cap, has_capability
 from portal.write_views import write_view
 from support.forms import event_reference
 from support.selectors import activity_tickets, customer_emails, customer_tickets
+from support.models import Escalation
 
 TEMPLATE = "customers/profile.html"
 EDIT_TEMPLATE = "customers/profile/edit.html"
@@ -97,8 +99,14 @@ def _ticket_new_url(request, customer) -> str:
     return reverse("support:ticket_new", kwargs={"public_id": customer.public_id})
 
 
-def _header_context(overview) -> dict:
-    return {"customer": overview.customer, "overview": overview, "tags": overview.tags, "tag_form": TagForm()}
+def header_context(request, overview, **forms) -> dict:
+    """What the header partial needs: the overview, the tag form, the owner select's choices (the directory's
+    shared lookups: no query once read) and, for the escalation bar, whether this user may resolve."""
+    owners = DirectoryLookups.current().owners if has_capability(request.user, Cap.EDIT_CUSTOMERS) else []
+    return {"customer": overview.customer, "overview": overview, "tags": overview.tags, "tag_form": TagForm(),
+            "owner_choices": owners, "owner_names": [owner.username for owner in owners],
+            "may_resolve": has_capability(request.user, Cap.RESOLVE_ESCALATIONS),
+            "escalation_reasons": Escalation.Reason.choices, **forms}
 
 
 def _profile_template(request, tab: str) -> str:
@@ -120,7 +128,7 @@ def profile(request, public_id: str, tab: str = DEFAULT_TAB):
     template = _profile_template(request, tab)
     if template == TEMPLATE:  # the full page: header too
         overview = access_customer_profile(request, public_id)
-        customer, context = overview.customer, _header_context(overview)
+        customer, context = overview.customer, header_context(request, overview)
     else:
         customer, context = access_customer(request, public_id), {}
     context.update({"customer": customer, "tab": tab, "tabs": TABS, "ticket_new_url": _ticket_new_url(request, customer),
@@ -194,6 +202,27 @@ def profile_edit(request, public_id: str):
         redirect_to=customer_url(customer), invalid_page=form_again,
         # The dialog lives in the header: replacing the header with fresh figures also closes it.
         fragment=lambda outcome: (f"{TEMPLATE}#header",
-                                  _header_context(access_customer_profile(request, public_id))),
+                                  header_context(request, access_customer_profile(request, public_id))),
         swap_into="#profile-header")
 
+
+@require_POST
+@require_capability(Cap.EDIT_CUSTOMERS)
+def owner_set(request, public_id: str):
+    """The header's owner select: "me", an agent's username, or "" for nobody."""
+    customer = access_customer(request, public_id)
+    form = OwnerForm(request.POST, viewer=request.user, owners=DirectoryLookups.current().owners)
+
+    def message(changed: bool) -> str:
+        if not changed:
+            return "Nothing changed: that is already the owner."
+        return "Owner removed." if form.cleaned_data["owner"] is None else "Owner set."
+
+    return write_view(
+        request, form=form, error_fields={"invalid_owner": "owner"}, message=message,
+        service=lambda data: services.customer_owner_set(customer=customer, owner_id=data["owner"],
+                                                         actor=request.user),
+        redirect_to=customer_url(customer),
+        fragment=lambda outcome: (f"{TEMPLATE}#header", header_context(
+            request, access_customer_profile(request, public_id), owner_form=None if outcome.ok else outcome.form)),
+        swap_into="#profile-header")

@@ -27,7 +27,8 @@ DOMAIN_TABLES = (
     "customers_activityevent", "customers_usagedaily", "customers_customermetrics",
     "subscriptions_plan", "subscriptions_subscription",
     "payments_paymentmethod", "payments_invoice", "payments_payment", "payments_refund", "payments_creditentry",
-    "support_ticket", "support_ticketcomment", "support_emailmessage", "segments_segmentmembership", "privacy_consent",
+    "support_ticket", "support_ticketcomment", "support_emailmessage", "support_escalation",
+    "segments_segmentmembership", "privacy_consent",
     "portal_auditevent", "portal_accesslog",
 )
 

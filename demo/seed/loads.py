@@ -30,6 +30,8 @@ LIVE = "('trial', 'active', 'grace', 'paused')"
 USAGE_DAYS = 90
 RECENT_PAYMENT_EVENT_DAYS = 90
 RECENT_PERIODS = 4  # the last 90 days hold at most this many monthly periods
+OWNED_BY_AGENT, OWNED_BY_MANAGER = 0.15, 0.05  # shares of customers with an owner
+CUSTOMER_ESCALATIONS = 0.002  # share of customers with an open escalation of their own (tickets: every escalated one)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ CUSTOMERS = f"""
 INSERT INTO customers_customer (id, public_id, first_name, last_name, email, phone, address_line1, address_line2,
                                 city, postal_code, country, storefront_id, registered_at, status, plan_id, mrr,
                                 currency, mrr_reporting, subscription_state, trial_ends_at, payment_failing_since,
-                                resumes_on, updated_at)
+                                resumes_on, owner_id, updated_at)
 SELECT c.id, c.public_id,
        CASE WHEN c.erased THEN 'Erased' ELSE c.first_name END,
        CASE WHEN c.erased THEN 'Customer' ELSE c.last_name END,
@@ -76,6 +78,9 @@ SELECT c.id, c.public_id,
        CASE WHEN s.status = 'trial' THEN coalesce(s.trial_end, s.current_period_end) END,
        CASE WHEN s.status = 'grace' THEN s.current_period_start END,
        CASE WHEN s.status = 'paused' THEN s.resume_on END,
+       -- an owner for a share of the customers: most of those the agent, some the manager
+       CASE WHEN c.erased THEN NULL WHEN {u('c.id', 131)} < {OWNED_BY_AGENT} THEN {S}.agent_id()
+            WHEN {u('c.id', 131)} < {OWNED_BY_AGENT + OWNED_BY_MANAGER} THEN {S}.manager_id() END,
        {S}.anchor()
 FROM (SELECT *, {public_id('cus_', 'id', 1, _total('customers'))} AS public_id FROM {S}.cust
       WHERE id {IN_RANGE} OFFSET 0) c
@@ -408,6 +413,42 @@ FROM (
 ) e
 """
 
+_ESCALATION_REASONS = ("'billing_dispute'", "'refund_over_limit'", "'complaint'", "'churn_risk'", "'technical'",
+                       "'legal'")
+_ESCALATION_NOTES = ("Says they were charged twice this month.", "Wants a refund above my limit.",
+                     "Unhappy with the response times; asked for a manager.", "Big account thinking of leaving.",
+                     "Sync keeps failing after every fix we tried.", "Mentions a chargeback with their bank.")
+
+# An open escalation for every escalated ticket, raised by the agent a few hours after the ticket, and a few of
+# customers as a whole; then the customers' marker (escalated_at: the oldest open one).
+ESCALATIONS = (
+    f"""
+INSERT INTO support_escalation (public_id, customer_id, ticket_id, reason, note, status, raised_by_id, raised_at,
+                                resolution_note)
+SELECT {public_id('esc_', 'e.n', 7, 'e.total')}, e.customer_id, e.ticket_id,
+       ({'ARRAY[' + ', '.join(_ESCALATION_REASONS) + ']'})[1 + {pick('e.n', 132, len(_ESCALATION_REASONS))}],
+       {choice(_ESCALATION_NOTES, 'e.n', 132)}, 'open', {S}.agent_id(), e.raised_at, ''
+FROM (
+    SELECT row_number() OVER (ORDER BY x.customer_id, x.ticket_id NULLS FIRST) AS n, count(*) OVER () AS total, x.*
+    FROM (
+        SELECT t.customer_id, t.id AS ticket_id,
+               least(t.created_at + make_interval(hours => 1 + {pick('t.id', 133, 48)}), {S}.anchor()) AS raised_at
+        FROM support_ticket t WHERE t.status = 'escalated'
+        UNION ALL
+        SELECT c.id, NULL, {S}.anchor() - make_interval(hours => 1 + {pick('c.id', 134, 96)})
+        FROM {S}.cust c WHERE NOT c.erased AND {u('c.id', 135)} < {CUSTOMER_ESCALATIONS}
+    ) x
+) e
+ORDER BY e.n
+""",
+    """
+UPDATE customers_customer c SET escalated_at = e.oldest
+FROM (SELECT customer_id, min(raised_at) AS oldest FROM support_escalation WHERE status = 'open'
+      GROUP BY customer_id) e
+WHERE c.id = e.customer_id
+""",
+)
+
 NOTES = f"""
 INSERT INTO customers_note (customer_id, author_id, body, created_at)
 SELECT c.id, CASE WHEN {u('c.id * 4 + n', 92)} < 0.75 THEN {S}.agent_id() ELSE {S}.manager_id() END,
@@ -621,6 +662,7 @@ LOADS = (
     Load("consents", "privacy_consent", (CONSENTS,), (CUSTOMER_STORIES,), chunk_by="customer"),
     Load("tickets", "support_ticket", (TICKETS,), (CUSTOMER_STORIES,)),
     Load("ticket comments", "support_ticketcomment", (TICKET_COMMENTS,), ("tickets",)),
+    Load("escalations", "support_escalation", ESCALATIONS, ("tickets", "customers")),
     Load("notes", "customers_note", (NOTES,), (CUSTOMER_STORIES,)),
     Load("tags", "customers_customertag", (CUSTOMER_TAGS,), (CUSTOMER_STORIES,)),
     Load("payment methods", "payments_paymentmethod", (PAYMENT_METHODS,), (SUBSCRIPTION_STORIES,),

@@ -34,7 +34,8 @@ def test_it_returns_results_next_and_count(api_client_for, agent, ada):
                      "mrr_reporting": {"amount": 3175, "currency": "USD"},  # at the default 1 GBP = 1.27 USD
                      "subscription": {"state": None, "trial_ends_at": None, "payment_failing_since": None,
                                       "grace_ends_at": None, "resumes_on": None},
-                     "since": "2024-03-01T09:30:00+00:00", "storefront": "web", "region": "GB"}],
+                     "since": "2024-03-01T09:30:00+00:00", "storefront": "web", "region": "GB",
+                     "escalated_at": None}],
         "next": None,
         "previous": None,
         "count": {"value": 1, "exact": True},

@@ -87,7 +87,7 @@ def test_an_edited_cursor_is_400(api, customer):
 def test_activity_can_be_filtered_by_kind(api, customer):
     data = api.get(f"{base(customer)}/activity", {"kind": "support"}).json()
     assert [e["kind"] for e in data["results"]] == ["support"]
-    assert set(data["results"][0]) == {"created_at", "kind", "action", "summary", "source", "actor"}
+    assert set(data["results"][0]) == {"created_at", "kind", "action", "summary", "detail", "source", "actor"}
     assert api.get(f"{base(customer)}/activity", {"kind": "nonsense"}).status_code == 400
 
 

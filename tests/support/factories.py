@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from privacy.models import Consent
 from support import rules
-from support.models import EmailMessage, EmailTemplate, Ticket, TicketComment
+from support.models import Escalation, EmailMessage, EmailTemplate, Ticket, TicketComment
 from tests.factories import CustomerFactory
 
 
@@ -75,3 +75,15 @@ class TicketCommentFactory(factory.django.DjangoModelFactory):
     body = "Checked the account: the second line is an authorisation."
     public = False
     created_at = factory.LazyFunction(timezone.now)
+
+
+class EscalationFactory(factory.django.DjangoModelFactory):
+    """An open escalation written directly (no service): keep Customer.escalated_at in step when it matters."""
+
+    class Meta:
+        model = Escalation
+
+    customer = factory.SubFactory(CustomerFactory)
+    reason = Escalation.Reason.BILLING_DISPUTE
+    note = "Charged twice this month"
+    raised_at = factory.LazyFunction(timezone.now)

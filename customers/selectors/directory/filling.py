@@ -2,7 +2,7 @@
 
 Two ways to fill a page:
 - walk: follow the sort index from the cursor and keep the rows that match. Cheap when matches are common and
-  spread out. Plain column filters (status, plan, storefront, region, dates) always walk, Postgres choosing the
+  spread out. Plain column filters (status, plan, storefront, region, dates, owner) always walk, Postgres choosing the
   index; status-dependent sorts walk one status at a time (see ordering.Branches).
 - gather: fetch every match through its own index (trigram, segment membership), then sort them. Cheap when
   matches are few, whatever their order.
@@ -50,7 +50,7 @@ WALK_BUDGET_PER_ROW = 300  # rows a walk may read per row it must find before it
 
 LISTED_COLUMNS = ("id", "public_id", "first_name", "last_name", "email", "status", "plan_id", "mrr", "currency",
                   "mrr_reporting", "subscription_state", "trial_ends_at", "payment_failing_since", "resumes_on",
-                  "registered_at", "storefront_id", "country")
+                  "registered_at", "storefront_id", "country", "escalated_at")
 
 
 @dataclass(frozen=True)
@@ -185,9 +185,11 @@ def _read(conditions: Conditions, order: Sort, position: tuple | None, limit: in
 
 def _walk_is_index_only(conditions: Conditions, order: Sort) -> bool:
     """Whether a budgeted walk in this order reads only index entries: the sort's index carries search_text, and
-    the filters are on columns that index (or the status one, customer_dir_status_since) holds."""
+    the filters are on columns that index (or the status one, customer_dir_status_since, or the owner one,
+    customer_owner_since) holds."""
+    columns = set(conditions.indexed_columns)
     return (order.column.covers_search and set(conditions.scattered_columns) <= {"search_text"}
-            and set(conditions.indexed_columns) <= {"status", "registered_at"})
+            and (columns <= {"status", "registered_at"} or columns <= {"owner_id", "registered_at"}))
 
 
 def _matching(conditions: Conditions) -> QuerySet:

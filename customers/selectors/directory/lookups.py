@@ -1,9 +1,9 @@
 """Directory lookups: the small tables behind the filters and the row labels (plans, storefronts, segments,
-regions).
+regions, and the users who can own customers).
 
 They change rarely (an admin adds a plan), so one set is shared by the requests of a process for LOOKUPS_MAX_AGE
-seconds, and dropped at once when this process saves a plan, storefront, segment or customer (customers/apps.py
-connects the signals). Another process sees such a change within LOOKUPS_MAX_AGE.
+seconds, and dropped at once when this process saves a plan, storefront, segment, customer, user or group
+(customers/apps.py connects the signals). Another process sees such a change within LOOKUPS_MAX_AGE.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from django.db import connection
 
 from customers.models import Customer, Storefront
 from customers.selectors.directory.ordering import Branches, SortColumn
+from customers.selectors.owners import OwnerChoice, assignable_owners
 from segments.models import Segment
 from subscriptions.models import Plan
 
@@ -51,6 +52,11 @@ class DirectoryLookups:
         order = list(Segment.Code.values)
         return sorted(Segment.objects.only("id", "code", "name"),
                       key=lambda s: order.index(s.code) if s.code in order else len(order))
+
+    @cached_property
+    def owners(self) -> list[OwnerChoice]:
+        """Active users whose role lets them own customers, by username (the owner filter and select)."""
+        return assignable_owners()
 
     @cached_property
     def regions(self) -> list[tuple[str, str]]:
