@@ -38,7 +38,7 @@ def _authenticated(actor):
 
 
 def _lock_for_edit(customer: Customer) -> Customer:
-    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    locked = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
     if locked.status == Customer.Status.ERASED:
         raise DomainError("This customer's personal data has been erased, so the profile can no longer be changed.",
                           code="customer_erased")
@@ -220,7 +220,7 @@ def customer_refresh_derived_state(customer: Customer) -> list[str]:
     customer row; writes only the fields that changed and returns their names (none: the row was right). The
     caller records the action itself; this is its consequence, not a second audited change.
     """
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    customer = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
     live_first = Case(When(status__in=Subscription.LIVE_STATUSES, then=Value(0)), default=Value(1))
     current = (Subscription.objects.filter(customer=customer).select_related("plan")
                .order_by(live_first, "-started_at", "-id").first())

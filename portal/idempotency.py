@@ -73,7 +73,7 @@ def run_once(request, run: Callable[[], HttpResponse]) -> HttpResponse:
         with transaction.atomic():  # 2. run under the reservation's lock
             with connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL lock_timeout = '{WAIT_SECONDS}s'")
-            record = IdempotentRequest.objects.select_for_update().get(user=request.user, key=key)
+            record = IdempotentRequest.objects.select_for_update(no_key=True).get(user=request.user, key=key)
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL lock_timeout = DEFAULT")
             if record.fingerprint != fingerprint:

@@ -40,7 +40,7 @@ def api_token_create(*, user, name: str, actor, expires_in_days: int | None = No
 
 @transaction.atomic
 def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
-    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    token = ApiToken.objects.select_for_update(no_key=True).get(pk=token.pk)
     if token.revoked_at is not None:
         raise DomainError("This token was already revoked.", code="already_revoked")
     token.revoked_at = timezone.now()

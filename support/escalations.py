@@ -84,12 +84,12 @@ def escalation_raise(*, customer: Customer, reason: str, note: str = "", ticket:
     if reason not in Escalation.Reason.values:
         raise DomainError(f"Choose a reason: {', '.join(Escalation.Reason.values)}.", code="invalid_reason")
     note = _clean_note(note, required=reason == Escalation.Reason.OTHER, what="what the manager should look at")
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)  # customer, then ticket: one lock order
+    customer = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)  # customer, then ticket: one lock order
     if customer.status == Customer.Status.ERASED:
         raise DomainError("This customer's personal data has been erased; there is nothing left to escalate.",
                           code="customer_erased")
     if ticket is not None:
-        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
         if ticket.customer_id != customer.pk:
             raise DomainError("This ticket belongs to another customer.", code="invalid_ticket")
         if ticket.status in TICKET_CLOSED_STATUSES:
@@ -128,9 +128,9 @@ def escalation_resolve(*, escalation: Escalation, note: str, actor) -> Escalatio
     if not has_capability(actor, Cap.RESOLVE_ESCALATIONS):
         raise DomainError("Only a manager can resolve escalations.", code="forbidden")
     note = _clean_note(note, required=True, what="a resolution note (what was decided)")
-    customer = Customer.objects.select_for_update().get(pk=escalation.customer_id)
-    ticket = (Ticket.objects.select_for_update().get(pk=escalation.ticket_id) if escalation.ticket_id else None)
-    escalation = Escalation.objects.select_for_update(of=("self",)).select_related("resolved_by").get(
+    customer = Customer.objects.select_for_update(no_key=True).get(pk=escalation.customer_id)
+    ticket = (Ticket.objects.select_for_update(no_key=True).get(pk=escalation.ticket_id) if escalation.ticket_id else None)
+    escalation = Escalation.objects.select_for_update(of=("self",), no_key=True).select_related("resolved_by").get(
         pk=escalation.pk)
     if not escalation.is_open:
         raise AlreadyResolved(escalation)

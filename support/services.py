@@ -165,7 +165,7 @@ def _claim(message_id: int) -> EmailMessage | None:
     """queued → sending, in one short transaction. None when the message is not queued (sent, failed, being
     sent by another worker) or is locked by someone claiming it right now."""
     with transaction.atomic():
-        message = (EmailMessage.objects.select_for_update(skip_locked=True, of=("self",))
+        message = (EmailMessage.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
                    .select_related("customer", "template").filter(pk=message_id, status=EmailMessage.Status.QUEUED)
                    .first())
         if message is None:
@@ -298,7 +298,7 @@ def email_messages_recover() -> dict[str, int]:
     stuck_before = now - timedelta(minutes=settings.EMAIL_SENDING_TIMEOUT_MINUTES)
     failed = 0
     with transaction.atomic():
-        stuck = list(EmailMessage.objects.select_for_update(skip_locked=True, of=("self",))
+        stuck = list(EmailMessage.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
                      .select_related("customer", "template")
                      .filter(status=EmailMessage.Status.SENDING, sending_since__lt=stuck_before)[:RECOVER_BATCH])
         for message in stuck:
@@ -310,7 +310,7 @@ def email_messages_recover() -> dict[str, int]:
             failed += 1
     overdue_before = now - timedelta(minutes=settings.EMAIL_REQUEUE_AFTER_MINUTES)
     with transaction.atomic():
-        lost = list(EmailMessage.objects.select_for_update(skip_locked=True, of=("self",))
+        lost = list(EmailMessage.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
                     .filter(status=EmailMessage.Status.QUEUED, next_attempt_at__lt=overdue_before)
                     .values_list("pk", flat=True)[:RECOVER_BATCH])
         EmailMessage.objects.filter(pk__in=lost).update(next_attempt_at=now)

@@ -273,3 +273,29 @@ def test_beat_logs_the_chain_head_daily_and_purges_idempotency_keys(transactiona
         task = PeriodicTask.objects.get(task=name)
         assert task.enabled and task.interval.every * {"days": 86400, "hours": 3600, "minutes": 60,
                                                          "seconds": 1}[task.interval.period] == 86400
+
+
+def test_every_row_lock_is_no_key_update():
+    """Row locks are FOR NO KEY UPDATE, never FOR UPDATE. A service holding a customer FOR UPDATE while it waits for
+    the audit chain's lock would deadlock with a transaction that holds the chain lock and, at its commit, checks a
+    foreign key to that customer (FOR KEY SHARE, which FOR UPDATE blocks and FOR NO KEY UPDATE does not). No
+    service changes a primary key, so the weaker lock loses nothing."""
+    from pathlib import Path
+
+    def calls(text: str):  # each select_for_update(...) with its arguments, parentheses balanced
+        start = text.find("select_for_update(")
+        while start != -1:
+            depth, end = 0, start + len("select_for_update")
+            for end in range(end, len(text)):
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                if depth == 0:
+                    break
+            yield text[start:end + 1]
+            start = text.find("select_for_update(", end)
+
+    root = Path(__file__).resolve().parent.parent
+    sources = [path for path in root.glob("*/**/*.py")
+               if not path.is_relative_to(root / ".venv") and not path.is_relative_to(root / "tests")]
+    found = [call for path in sources for call in calls(path.read_text())]
+    assert len(found) > 10  # the scan sees the services' locks
+    assert [call for call in found if "no_key=True" not in call] == []
