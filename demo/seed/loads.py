@@ -286,8 +286,8 @@ WHERE d.back <= d.last_back
 _SUBJECTS, _FIRST_MESSAGES, _REPLIES = zip(*catalog.TICKET_TOPICS)  # one topic per ticket, picked by its id
 _TICKET_STATUS_RECENT = weighted(u("base.id", 83), [("'open'", 45), ("'pending'", 30), ("'escalated'", 10),
                                                     ("'solved'", 15)])
-_TICKET_STATUS_OLD = weighted(u("base.id", 83), [("'closed'", 55), ("'solved'", 40), ("'escalated'", 2),
-                                                 ("'open'", 3)])
+# Old tickets are settled (an escalation waits days, not years, for a manager; each escalated ticket gets one).
+_TICKET_STATUS_OLD = weighted(u("base.id", 83), [("'closed'", 55), ("'solved'", 42), ("'open'", 3)])
 
 def _reply_target_seconds(priority: str) -> str:
     """SQL: the first-reply target of the ticket priority `priority` (an SQL expression), in seconds (support/rules.py)."""
