@@ -117,7 +117,7 @@ class Customer(models.Model):
     @property
     def grace_ends_at(self):
         """In grace: when access stops if the last dunning retry fails too (retries on the configured days after
-        the failed renewal, DESIGN §3). None outside grace or without a retry schedule."""
+        the failed renewal). None outside grace or without a retry schedule."""
         retry_days = settings.PORTAL["DUNNING_RETRY_DAYS"]
         if self.payment_failing_since is None or not retry_days:
             return None
@@ -125,7 +125,7 @@ class Customer(models.Model):
 
 
 class CustomerMetrics(models.Model):
-    """Figures the nightly job rewrites for everyone, kept off the wide customer row (DESIGN §6)."""
+    """Figures the nightly job rewrites for everyone, kept off the wide customer row."""
 
     customer = models.OneToOneField(Customer, primary_key=True, on_delete=models.CASCADE, related_name="metrics")
     lifetime_value = models.BigIntegerField(default=0)  # succeeded payments minus refunds, minor units

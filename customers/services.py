@@ -4,7 +4,7 @@ Each service is one transaction that locks the customer row, makes the change, a
 one call (portal.audit.audit_record): an AuditEvent (for managers; who changed what) and, through its `timeline`,
 an ActivityEvent (the customer's timeline). Neither copies a
 personal value: the audit row can never be deleted, so it names the changed fields and never holds the old or new
-name, email, phone, address or note text (DESIGN §7).
+name, email, phone, address or note text.
 Refusals raise DomainError with a sentence the agent can act on; nothing is changed then.
 """
 
@@ -170,14 +170,14 @@ def customer_profile_update(*, customer: Customer, actor, first_name: str, last_
     return list(after)
 
 
-# ---- Derived state (DESIGN §7: one owner) ----------------------------------------------------------------------
+# ---- Derived state (one owner) ----------------------------------------------------------------------
 
 BILLING_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.GRACE)  # trial and paused bring no MRR yet
 MRR_REPORTING_CHUNK = 50_000
 
 
 def derived_state(customer: Customer, current: Subscription | None) -> dict:
-    """What the customer row says about their subscriptions, by DESIGN §3, given `current`: the live subscription,
+    """What the customer row says about their subscriptions, by the status rules, given `current`: the live subscription,
     else the latest one (None: never subscribed). The seeder (demo/seed/loads.py CUSTOMERS) writes the same in SQL.
 
     - status: Active with a live subscription; Churned when the latest was cancelled; otherwise Inactive (an

@@ -1,4 +1,4 @@
-"""Every response that carries a customer's personal data writes an AccessLog row (DESIGN §3, §7).
+"""Every response that carries a customer's personal data writes an AccessLog row.
 
 Logging is a property of how customer data leaves the server, not a call each view has to remember:
 

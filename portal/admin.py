@@ -72,7 +72,7 @@ class PortalAdminSite(admin.AdminSite):
     site_title = "Customer portal admin"
 
     def has_permission(self, request):
-        """Configuration is the admin role's (DESIGN §3): staff status alone does not open the admin."""
+        """Configuration is the admin role's: staff status alone does not open the admin."""
         from portal.roles import Cap, has_capability
 
         return super().has_permission(request) and has_capability(request.user, Cap.CONFIGURE)

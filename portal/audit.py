@@ -51,7 +51,7 @@ def audit_record(
     `obj` is the changed object (its `public_id` is used when it has one); `before`/`after` hold only the fields
     that changed; `data` carries anything else worth knowing. The row can never be deleted, so none of them may
     hold a personal value (name, email, phone, address, free text), a secret or a card number: ids, amounts,
-    statuses and the *names* of changed fields only (DESIGN §7). Erasure must be able to leave zero copies.
+    statuses and the *names* of changed fields only. Erasure must be able to leave zero copies.
     """
     if timeline is not None:
         if customer is None:

@@ -1,4 +1,4 @@
-"""Idempotency-Key: a write sent twice with the same key executes once (DESIGN §5, §7).
+"""Idempotency-Key: a write sent twice with the same key executes once.
 
 1. Reserve: the first request with a key inserts its row (no response yet) and commits at once, so any
    duplicate from now on finds it.
@@ -11,7 +11,7 @@
 
 The endpoint runs inside the transaction that stores its response, so the change and the stored response are
 committed together or not at all. Endpoints must therefore leave network calls to tasks sent on commit (the
-gateway rule of DESIGN §7 asks the same).
+gateway rule asks the same).
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ class ApiToken(models.Model):
 
 
 class IdempotentRequest(models.Model):
-    """An API write sent with an Idempotency-Key (DESIGN §5, §7; the rules are in portal/idempotency.py).
+    """An API write sent with an Idempotency-Key (the rules are in portal/idempotency.py).
 
     The row is reserved (committed, no response yet) before the endpoint runs; the response is stored in the
     endpoint's own transaction. A response may carry a customer's personal data, so, unlike audit rows, these

@@ -1,4 +1,4 @@
-"""The one shape of every page that changes something (DESIGN §7 "Write views"):
+"""The one shape of every page that changes something:
 
     access (404; the view's one capability declaration already gave 403) → form → service → message → redirect,
     or, for htmx, the changed fragment

@@ -19,7 +19,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     search_fields = ("name", "code", "subject")
     ordering = ("name",)
 
-    # Templates are the Admin role's configuration (DESIGN §3): its capability, not per-model permissions, opens them.
+    # Templates are the Admin role's configuration: its capability, not per-model permissions, opens them.
     def has_module_permission(self, request):
         return has_capability(request.user, Cap.CONFIGURE)
 

@@ -1,4 +1,4 @@
-"""JSON API for a customer's emails (`GET/POST /api/v1/customers/<cus>/emails`) and the tickets (below), DESIGN §5.
+"""JSON API for a customer's emails (`GET/POST /api/v1/customers/<cus>/emails`) and the tickets (below).
 
 Same access helper, selector and service as the profile's send dialog and Emails tab.
 """

@@ -3,7 +3,7 @@
 Each service is one transaction that locks the customer row first (then the ticket, then the escalation), makes
 the change, keeps `Customer.escalated_at` current (the directory's and the header's marker) and records it with
 the kernel's one call (portal.audit.audit_record). The reason's code and the ids go into the audit row; the agent's
-note and the manager's resolution note stay in the escalation row, which erasure can clear (DESIGN §7).
+note and the manager's resolution note stay in the escalation row, which erasure can clear.
 
 One open escalation per customer (without a ticket) and one per ticket: the customer lock serialises two agents
 escalating at once, so the second sees the first's escalation and is told who raised it and when; the partial

@@ -1,4 +1,4 @@
-"""Who may be emailed what: the rules the send service applies and the send dialog explains (DESIGN §7).
+"""Who may be emailed what: the rules the send service applies and the send dialog explains.
 
 Each rule answers with a sentence (refused) or None (allowed). Transactional mail (card updates, dunning, ticket
 replies) ignores marketing consent; a template marked `marketing` needs the customer's latest email-marketing

@@ -1,4 +1,4 @@
-"""Bad input gets a message on the form or a 4xx JSON body, never a 500, and changes nothing (DESIGN §4).
+"""Bad input gets a message on the form or a 4xx JSON body, never a 500, and changes nothing.
 
 One test per kind of input that used to reach the database or Python's limits unchecked.
 """

@@ -1,5 +1,5 @@
 """Every route, every method it accepts, hostile input: never a 5xx, and every error under /api/ is the API's JSON
-error body (DESIGN §4: "bad input gets a message on the form or a 4xx JSON body, never a 500").
+error body ("bad input gets a message on the form or a 4xx JSON body, never a 500").
 
 The walk covers every URL pattern in portal.urls (a new route is fuzzed without touching this file, once its
 URL parameters have a real value below); only Django's admin is left out, for the reason in `_routes`. Each route
@@ -147,7 +147,7 @@ FIELD_NAMES = sorted({
     *LoginForm.base_fields, "next", *TicketOpenForm.base_fields, *TicketCommentForm.base_fields,
     *TicketStatusForm.base_fields, *TicketAssignForm.base_fields, *QueueForm.base_fields,
     *EscalateForm.base_fields, *ResolveForm.base_fields, *OwnerForm.base_fields, "back", "cursor",
-    # the JSON API's fields (DESIGN §5)
+    # the JSON API's fields
     "body", "name", "plan", "when", "reason", "preview", "resume_on", "days", "amount", "template", "subject",
     "public", "status", "note", "comment", "confirm", "queue", "action", "filter", "customers", "params",
 })

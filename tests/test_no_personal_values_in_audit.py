@@ -1,4 +1,4 @@
-"""No personal values in rows that can never be deleted (DESIGN §7).
+"""No personal values in rows that can never be deleted.
 
 Every write service of every app (a public function that takes a keyword-only `actor`, in `<app>/services.py` or
 in any other module of the app, such as support/escalations.py) is run against a customer with distinctive personal values, changing them where it can; then every row of the

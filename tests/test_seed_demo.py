@@ -51,7 +51,7 @@ def test_every_status_is_present(seeded):
 
 
 def test_customer_status_plan_and_mrr_follow_the_subscriptions(seeded):
-    """Status per DESIGN §3; plan = the live subscription's plan; MRR = its monthly price while active or in grace
+    """Status by the status rules; plan = the live subscription's plan; MRR = its monthly price while active or in grace
     (trial and paused subscriptions bring no MRR yet)."""
     subscriptions = defaultdict(list)
     for subscription in Subscription.objects.select_related("plan").order_by("started_at"):

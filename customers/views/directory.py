@@ -99,7 +99,7 @@ def profile_url_maker():
     placeholder = "cus_0"
     try:
         prefix, _, suffix = reverse("customers:profile", args=[placeholder]).partition(placeholder)
-    except NoReverseMatch:  # the profile page is not installed (yet); its address is fixed by DESIGN §4
+    except NoReverseMatch:  # the profile page is not installed (yet); its address is fixed
         prefix, suffix = "/customers/", "/"
     return lambda public_id: f"{prefix}{public_id}{suffix}"
 

@@ -1,4 +1,4 @@
-"""Deterministic, realistic demo data for `manage.py seed_demo` (DESIGN.md §4), loaded with set-based SQL.
+"""Deterministic, realistic demo data for `manage.py seed_demo`, loaded with set-based SQL.
 
 Everything is a pure function of (seed, number of customers, anchor date): every random choice is a hash of a row
 key and a salt (randomness.py), so the same arguments give the same names, emails, public ids, amounts and dates.
@@ -13,7 +13,7 @@ Modules, in the order a run uses them:
   running the statements on one or two database sessions.
 
 Rules the data follows (the tests in tests/test_seed_demo.py check them):
-- Customer.status per DESIGN §3; Customer.plan is the live subscription's plan. Customer.mrr is the plan's monthly
+- Customer.status by the status rules; Customer.plan is the live subscription's plan. Customer.mrr is the plan's monthly
   price (a yearly price / 12, rounded down) while the live subscription is billing, i.e. active or in grace; trial
   and paused subscriptions bring no MRR (nothing is being charged), nor do scheduled cancellations stop it early.
   Customer.mrr_reporting is that MRR in the reporting currency (portal.money), and subscription_state with its

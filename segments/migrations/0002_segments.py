@@ -1,4 +1,4 @@
-"""The five segments of DESIGN.md §3 with their suggested actions. Membership is computed by the nightly job."""
+"""The five segments with their suggested actions. Membership is computed by the nightly job."""
 
 from django.db import migrations
 

@@ -1,4 +1,4 @@
-"""The one owner of derived customer state (DESIGN §7): status, plan, MRR in two currencies and the subscription
+"""The one owner of derived customer state: status, plan, MRR in two currencies and the subscription
 state follow the subscriptions; a rate change is applied set-based by the recompute command and task."""
 
 from __future__ import annotations

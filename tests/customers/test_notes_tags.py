@@ -198,7 +198,7 @@ def test_editing_the_profile_records_a_diff_and_an_event(agent_client, agent, cu
     assert (customer.first_name, customer.email, customer.city) == ("Amazing Grace", "Grace.Hopper@example.com",
                                                                      "Arlington")
     audit = AuditEvent.objects.get(customer=customer, action="customers.profile.updated")
-    # The append-only row names the changed fields; the values themselves stay out of it (DESIGN §7).
+    # The append-only row names the changed fields; the values themselves stay out of it.
     assert (audit.before, audit.after, audit.data) == ({}, {}, {"fields": ["first_name", "email", "city"]})
     event = ActivityEvent.objects.get(customer=customer)
     assert event.summary == "Profile updated: first name, email, city" and event.actor == agent

@@ -1,4 +1,4 @@
-"""The search rule: how the directory routes a term, by its shape, so every shape has an index to use (DESIGN §6).
+"""The search rule: how the directory routes a term, by its shape, so every shape has an index to use.
 
     cus_ + 1 or more          customers.public_id, equal or prefix (btree)
     sub_ + 4 or more          subscriptions.public_id, equal or prefix (btree) → the owning customer
