@@ -25,3 +25,14 @@ def test_no_reference_to_files_outside_the_repository():
 def test_the_system_packages_are_named_with_their_install_line():
     assert "apt-get install libpango-1.0-0 libpangoft2-1.0-0" in README
     assert "apt-get install chromium" in README
+
+
+def test_code_and_templates_cite_no_document_outside_the_repository():
+    texts = [path for pattern in ("*/**/*.py", "templates/**/*.html", "static/portal/*.js", "Makefile", ".ci/run",
+                                  "docker-compose.yml", "deploy/*")
+             for path in ROOT.glob(pattern)
+             if not path.is_relative_to(ROOT / ".venv") and path.name != "test_readme.py" and path.is_file()]
+    assert len(texts) > 50
+    offenders = [str(path.relative_to(ROOT)) for path in texts
+                 if re.search(r"\bDESIGN(?:\.md)? §|\.\./shared|\bSTYLE\.md\b", path.read_text(errors="ignore"))]
+    assert offenders == []
