@@ -26,6 +26,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from django.core import signing
+from django.db.models import Q
 
 from portal.errors import DomainError
 
@@ -98,3 +99,19 @@ def decode_time_position(token: str, *, salt: str) -> tuple[datetime, int]:
         return _EPOCH + micros * _MICROSECOND, row_id
     except (TypeError, OverflowError):  # OverflowError: a signed but absurd date
         raise InvalidCursor() from None
+
+
+def newest_first_rows(queryset, *, after: tuple[datetime, int] | None, size: int, salt: str) -> tuple[list, str | None]:
+    """One page of a list shown newest first, keyset-paged on (created_at, id): the rows strictly older than the
+    position `after`, and the cursor of the next page (None on the last). Reads size + 1 rows to know if more exist.
+    """
+    queryset = queryset.order_by("-created_at", "-id")
+    if after is not None:
+        created_at, row_id = after
+        # The redundant `created_at <= …` lets Postgres bound the index range scan instead of filtering from the top.
+        queryset = queryset.filter(created_at__lte=created_at).filter(Q(created_at__lt=created_at) | Q(id__lt=row_id))
+    rows = list(queryset[: size + 1])
+    if len(rows) <= size:
+        return rows, None
+    last = rows[size - 1]
+    return rows[:size], encode_time_position(last.created_at, last.pk, salt=salt)

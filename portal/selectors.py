@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from customers.models import Customer
-from portal.cursors import InvalidCursor, decode_cursor, decode_time_position, encode_cursor, encode_time_position
+from portal.cursors import InvalidCursor, decode_cursor, decode_time_position, encode_cursor, newest_first_rows
 from portal.models import AccessLog, AuditEvent
 
 AUDIT_PAGE_SIZE = 50
@@ -82,20 +82,11 @@ def access_log_entries(*, customer_public_id: str = "", username: str = "", sinc
         qs = qs.filter(created_at__gte=_start_of(since))
     if until:
         qs = qs.filter(created_at__lt=_start_of(until + timedelta(days=1)))
-    if after:
-        created_at, row_id = decode_time_position(after, salt=ACCESS_CURSOR_SALT)
-        # The redundant `created_at <= …` lets Postgres bound the index range scan instead of filtering from the top.
-        qs = qs.filter(created_at__lte=created_at).filter(Q(created_at__lt=created_at) | Q(id__lt=row_id))
+    position = decode_time_position(after, salt=ACCESS_CURSOR_SALT) if after else None
     # Only what the page shows: the customer's public id, never a personal value.
-    qs = (qs.select_related("user", "customer").only("created_at", "view", "ip_address", "request_id",
-                                                      "user__username", "customer__public_id")
-          .order_by("-created_at", "-id"))
-    rows = list(qs[: ACCESS_PAGE_SIZE + 1])
-    next_cursor = None
-    if len(rows) > ACCESS_PAGE_SIZE:
-        last = rows[ACCESS_PAGE_SIZE - 1]
-        next_cursor = encode_time_position(last.created_at, last.id, salt=ACCESS_CURSOR_SALT)
-    return AccessPage(rows[:ACCESS_PAGE_SIZE], next_cursor)
+    qs = qs.select_related("user", "customer").only("created_at", "view", "ip_address", "request_id",
+                                                     "user__username", "customer__public_id")
+    return AccessPage(*newest_first_rows(qs, after=position, size=ACCESS_PAGE_SIZE, salt=ACCESS_CURSOR_SALT))
 
 
 def _start_of(day: date) -> datetime:

@@ -14,12 +14,12 @@ from datetime import datetime
 from babel import Locale
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Case, Q, QuerySet, Value, When
+from django.db.models import Case, QuerySet, Value, When
 from django.utils.dateparse import parse_datetime
 
 from customers.models import ActivityEvent, Customer, CustomerMetrics, CustomerTag, Note, Storefront, Tag
 from payments.models import CreditEntry, Payment
-from portal.cursors import decode_time_position, encode_time_position
+from portal.cursors import decode_time_position, newest_first_rows
 from segments.models import Segment, SegmentMembership
 from subscriptions.models import Plan, Subscription
 from support.models import Escalation, Ticket
@@ -46,17 +46,10 @@ class Cursor:
     created_at: datetime
     id: int
 
-    def encode(self) -> str:
-        return encode_time_position(self.created_at, self.id, salt=CURSOR_SALT)
-
     @classmethod
     def decode(cls, value: str) -> Cursor:
         """Raises InvalidCursor for anything that is not a cursor this module made."""
         return cls(*decode_time_position(value, salt=CURSOR_SALT))
-
-    @classmethod
-    def after(cls, row) -> Cursor:
-        return cls(row.created_at, row.pk)
 
 
 @dataclass(frozen=True)
@@ -66,15 +59,10 @@ class Page:
 
 
 def newest_first(queryset: QuerySet, *, after: Cursor | None, size: int = PAGE_SIZE) -> Page:
-    """One page, newest first, keyset-paginated on (created_at, id); reads size + 1 rows to know if more exist."""
-    queryset = queryset.order_by("-created_at", "-id")
-    if after is not None:
-        # The redundant `created_at <= …` lets Postgres bound the index range scan instead of filtering from the top.
-        queryset = queryset.filter(created_at__lte=after.created_at).filter(
-            Q(created_at__lt=after.created_at) | Q(id__lt=after.id))
-    rows = list(queryset[: size + 1])
-    next_cursor = Cursor.after(rows[size - 1]).encode() if len(rows) > size else None
-    return Page(rows[:size], next_cursor)
+    """One page of a tab, newest first, keyset-paginated on (created_at, id) (portal.cursors.newest_first_rows)."""
+    rows, next_cursor = newest_first_rows(queryset, after=(after.created_at, after.id) if after else None,
+                                          size=size, salt=CURSOR_SALT)
+    return Page(rows, next_cursor)
 
 
 # ---- Header ----------------------------------------------------------------------------------------------------
