@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from portal.ids import new_invoice_id, new_payment_id, new_refund_id
+from portal.ids import new_card_link_id, new_invoice_id, new_payment_id, new_refund_id
 
 
 class PaymentMethod(models.Model):
@@ -26,6 +26,7 @@ class PaymentMethod(models.Model):
     is_default = models.BooleanField(default=False)
     gateway = models.CharField(max_length=16, default="sandbox")
     gateway_ref = models.CharField(max_length=64, blank=True)
+    gateway_customer_ref = models.CharField(max_length=64, blank=True, help_text="The customer at the gateway")
     created_at = models.DateTimeField()
 
     class Meta:
@@ -85,6 +86,8 @@ class Payment(models.Model):
         FAILED = "failed", "Failed"
         REFUNDED = "refunded", "Refunded"
         PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        # The gateway was asked and did not answer clearly (a timeout): never a guess; reconciliation asks again.
+        UNKNOWN = "unknown", "Unknown (checking with the gateway)"
 
     class DeclineType(models.TextChoices):
         SOFT = "soft", "Soft decline (retry)"
@@ -108,12 +111,25 @@ class Payment(models.Model):
     gateway = models.CharField(max_length=16, default="sandbox")
     gateway_ref = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
+    # Refunds not yet settled (pending or unknown at the gateway, or awaiting a manager's approval): counted against
+    # the refundable amount so that the sum of all refunds can never pass what was captured.
+    amount_refund_pending = models.BigIntegerField(default=0)
+    disputed = models.BooleanField(default=False, help_text="An open dispute (chargeback): no refunds here")
+    # The idempotency key sent to the gateway with the charge: the same on every retry of this one attempt.
+    gateway_key = models.CharField(max_length=64, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True, help_text="When the gateway was asked to charge")
+    # The portal request that created this attempt (user id + Idempotency-Key, or a form token): executes once.
+    request_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
             models.CheckConstraint(condition=Q(amount_refunded__gte=0) & Q(amount_refunded__lte=F("amount")),
                                    name="payment_refunds_within_amount"),
+            models.CheckConstraint(
+                condition=Q(amount_refund_pending__gte=0)
+                & Q(amount_refund_pending__lte=F("amount") - F("amount_refunded")),
+                name="payment_pending_refunds_within_amount"),
         ]
         indexes = [models.Index(fields=["customer", "-created_at", "-id"], name="payment_customer_time")]
 
@@ -121,9 +137,10 @@ class Payment(models.Model):
         return self.public_id
 
     def refundable_amount(self) -> int:
+        """What may still be refunded: captured, less refunds made, pending or awaiting approval."""
         if self.status not in self.CAPTURED_STATUSES:
             return 0
-        return self.amount - self.amount_refunded
+        return max(self.amount - self.amount_refunded - self.amount_refund_pending, 0)
 
 
 class Refund(models.Model):
@@ -131,20 +148,39 @@ class Refund(models.Model):
         PENDING = "pending", "Pending"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        UNKNOWN = "unknown", "Unknown (checking with the gateway)"
+
+    class Reason(models.TextChoices):
+        DUPLICATE = "duplicate", "Duplicate charge"
+        REQUESTED_BY_CUSTOMER = "requested_by_customer", "Requested by the customer"
+        SERVICE_PROBLEM = "service_problem", "Service problem"
+        FRAUDULENT = "fraudulent", "Fraudulent"
+        OTHER = "other", "Other"
+
+    UNSETTLED_STATUSES = (Status.PENDING, Status.UNKNOWN)
 
     public_id = models.CharField(max_length=24, unique=True, default=new_refund_id, editable=False)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    reason = models.CharField(max_length=255, blank=True)
+    reason = models.CharField(max_length=255, blank=True)  # the agent's words (older refunds: only these)
+    reason_code = models.CharField(max_length=24, choices=Reason.choices, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
+    # The idempotency key sent to the gateway: chosen with the row, the same on every retry of this refund.
     idempotency_key = models.CharField(max_length=80, blank=True)
     created_at = models.DateTimeField()
+    gateway_ref = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True, help_text="When the gateway was asked to refund")
+    settled_at = models.DateTimeField(null=True, blank=True)
+    request_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+        indexes = [models.Index(fields=["status", "submitted_at"], name="refund_unsettled",
+                                condition=Q(status__in=["pending", "unknown"]))]
 
     def __str__(self) -> str:
         return self.public_id
@@ -155,6 +191,7 @@ class CreditEntry(models.Model):
 
     class Kind(models.TextChoices):
         GRANT = "grant", "Credit added"
+        DEBIT = "debit", "Credit removed"
         APPLIED = "applied", "Applied to invoice"
         EXPIRED = "expired", "Expired"
 
@@ -167,6 +204,7 @@ class CreditEntry(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField()
+    request_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_amount_positive")]
@@ -175,3 +213,77 @@ class CreditEntry(models.Model):
     @property
     def signed_amount(self) -> int:
         return self.amount if self.kind == self.Kind.GRANT else -self.amount
+
+
+class PaymentMethodLink(models.Model):
+    """A single-use link emailed to the customer to add a new card. The URL carries a signed token naming this row;
+    the row says whether it was used. Nothing secret is stored."""
+
+    public_id = models.CharField(max_length=24, unique=True, default=new_card_link_id, editable=False)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="card_links")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    payment_method = models.ForeignKey(PaymentMethod, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+", help_text="The method the customer added with it")
+    # Gateway side of the card form (a SetupIntent id with Stripe), started when the page is first opened.
+    gateway_setup_ref = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "-created_at"], name="card_link_customer_time")]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class GatewayEvent(models.Model):
+    """A webhook event the portal has applied: its id is unique, so a repeated delivery has no second effect."""
+
+    gateway = models.CharField(max_length=16)
+    event_id = models.CharField(max_length=100)
+    type = models.CharField(max_length=100)
+    object_ref = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["gateway", "event_id"], name="gateway_event_once")]
+
+
+class SandboxOperation(models.Model):
+    """The sandbox gateway's own books: what it charged, refunded and stored. Plays the part of the payment
+    provider's database, so reconciliation can ask "did this happen?" after a timeout. Never edited by the portal."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", "Charge"
+        REFUND = "refund", "Refund"
+        SETUP = "setup", "Card setup"
+
+    ref = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=16)  # succeeded / pending / failed (gateway words)
+    amount = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    card = models.CharField(max_length=64, blank=True, help_text="The sandbox card token charged or stored")
+    parent_ref = models.CharField(max_length=64, blank=True, help_text="A refund's charge")
+    failure_code = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField()
+    settles_at = models.DateTimeField(null=True, blank=True, help_text="A pending charge succeeds at this time")
+
+
+class SandboxFault(models.Model):
+    """A test switch: the next sandbox call (of `operation`, or any) declines, errors, times out, or succeeds and
+    then times out. Used once, by whichever process calls first."""
+
+    class Fault(models.TextChoices):
+        DECLINE = "decline", "Decline"
+        ERROR = "error", "Gateway error"
+        TIMEOUT = "timeout", "Time out before doing anything"
+        SUCCEED_THEN_TIMEOUT = "succeed_then_timeout", "Succeed, then time out before answering"
+
+    operation = models.CharField(max_length=8, blank=True, help_text="charge, refund or setup; blank: any")
+    fault = models.CharField(max_length=24, choices=Fault.choices)
+    created_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)

@@ -4,7 +4,8 @@ import secrets
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base 32, lower case: no i, l, o, u
 PREFIXES = {"customer": "cus_", "subscription": "sub_", "payment": "pay_", "invoice": "inv_", "refund": "re_",
-            "ticket": "tkt_", "email": "eml_", "escalation": "esc_"}
+            "ticket": "tkt_", "email": "eml_", "escalation": "esc_",
+            "approval": "apr_", "card_link": "pml_"}
 BODY_LENGTH = 16
 
 
@@ -43,3 +44,11 @@ def new_email_id() -> str:
 
 def new_escalation_id() -> str:
     return new_public_id("esc_")
+
+
+def new_approval_id() -> str:
+    return new_public_id("apr_")
+
+
+def new_card_link_id() -> str:
+    return new_public_id("pml_")
