@@ -230,6 +230,15 @@ class PaymentMethodLink(models.Model):
                                        related_name="+", help_text="The method the customer added with it")
     # Gateway side of the card form (a SetupIntent id with Stripe), started when the page is first opened.
     gateway_setup_ref = models.CharField(max_length=64, blank=True)
+    gateway_customer_ref = models.CharField(max_length=64, blank=True,
+                                            help_text="The customer at the gateway the new card is attached to")
+    # Cards the gateway refused through this link; past settings.CARD_LINK_MAX_ATTEMPTS the link stops working, so
+    # it cannot be used to test a list of card numbers.
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    email = models.ForeignKey("support.EmailMessage", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", help_text="The email that carried the link")
+    # The agent's request that issued it (user id + form token or Idempotency-Key): a double submit sends one.
+    request_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
 
     class Meta:
         indexes = [models.Index(fields=["customer", "-created_at"], name="card_link_customer_time")]

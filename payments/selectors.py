@@ -7,7 +7,7 @@ from datetime import datetime, timezone as dt_timezone
 from functools import cached_property
 
 from babel import Locale
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet, Sum
 
 from payments.models import Invoice, Payment, Refund
 
@@ -161,3 +161,11 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
                 .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("created_at", "id")))
                 .order_by("created_at", "id"))
     return InvoiceDocument(invoice=invoice, payments=list(payments))
+
+
+def customer_amount_due(customer) -> int:
+    """What the customer's open invoices in their own currency still ask for, in minor units (0 when nothing is
+    due): the emails' `amount_due` and the card-update page show it."""
+    due = (Invoice.objects.filter(customer=customer, status=Invoice.Status.OPEN, currency=customer.currency)
+           .aggregate(due=Sum(F("total") - F("credit_applied")))["due"] or 0)
+    return max(due, 0)

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("customers.api_urls")),
     path("", include("support.api_urls")),
     path("", include("support.escalation_api_urls")),
+    path("", include("payments.api_urls")),
 ]

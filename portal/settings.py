@@ -270,6 +270,13 @@ PORTAL = {
     "DEMO_USERNAMES": ("agent", "manager", "admin"),
 }
 
+# --- Card-update links (payments/card_links.py): the signed, single-use page a customer adds a new card on ---
+# Links in emails to the portal's own public pages (/pay/card/…) start here: the address customers reach it at.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+CARD_LINK_EXPIRY_HOURS = env.int("CARD_LINK_EXPIRY_HOURS", default=72)
+# Cards the gateway may refuse through one link before it stops working (a stolen-card list cannot be tried on it).
+CARD_LINK_MAX_ATTEMPTS = env.int("CARD_LINK_MAX_ATTEMPTS", default=10)
+
 # --- Tickets: first-reply targets per priority, in hours (support/rules.py says when the clock runs) ---
 TICKET_RESPONSE_TARGET_HOURS = {
     "urgent": env.float("TICKET_TARGET_URGENT_HOURS", default=1),

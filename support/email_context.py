@@ -20,7 +20,6 @@ from datetime import date
 from functools import lru_cache
 
 from django.conf import settings
-from django.db.models import F, Sum
 from django.template import Engine, TemplateSyntaxError
 from django.template import defaulttags, loader_tags
 from django.template.base import FilterExpression, Node, TextNode, Variable, VariableNode
@@ -28,8 +27,11 @@ from django.utils.html import linebreaks, urlize
 
 from portal.money import format_money
 
-# Scopes: "customer" values exist for every email; "ticket" values only when replying on a ticket.
-CUSTOMER, TICKET = "customer", "ticket"
+# Scopes: "customer" values exist for every email; "ticket" values only when replying on a ticket; "card_link"
+# values only in the email that carries a card-update link (payments/card_links.py issues the link and sends it).
+CUSTOMER, TICKET, CARD_LINK = "customer", "ticket", "card_link"
+# What a template needing a scope's values is sent from, for the send dialog and the refusal.
+SENT_FROM = {TICKET: "the ticket", CARD_LINK: "“Send card-update link” on the profile"}
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,22 @@ VARIABLES: dict[str, TemplateVariable] = {
         "filter, e.g. {{ renewal_date|date:\"j F Y\" }}", "2026-12-01"),
     "amount_due": TemplateVariable("What the customer's open invoices still ask for, formatted with the currency "
                                    "(\"$0.00\" when nothing is due)", "$15.00"),
+    "has_amount_due": TemplateVariable("Whether open invoices ask for money: use it as {% if has_amount_due %}",
+                                       "True"),
     "update_card_url": TemplateVariable(
-        "Where the customer updates their card: CUSTOMER_PORTAL_URL + /billing/payment-method. A plain link "
-        "for now; it becomes the signed, expiring link once payment-method links are issued", "https://…"),
+        "The billing page of the customer's own account: CUSTOMER_PORTAL_URL + /billing/payment-method (they "
+        "sign in there). The single-use link that needs no sign-in is card_link_url", "https://…"),
     "agent_name": TemplateVariable("The sender: the agent's full name, or the support team for automatic emails",
                                    "Sam Rivera"),
     "ticket_subject": TemplateVariable("Subject of the ticket being answered (ticket replies only)",
                                        "Refund for October", TICKET),
     "reply_body": TemplateVariable("The agent's reply on the ticket (ticket replies only)", "Hi Ann, …", TICKET),
+    "card_link_url": TemplateVariable(
+        "The signed, single-use link where the customer adds a new card without signing in (card-update link "
+        "emails only)", "https://…/pay/card/…/", CARD_LINK),
+    "card_link_expires_at": TemplateVariable(
+        "When that link stops working, a date and time in UTC (card-update link emails only); format it with the "
+        "date filter, e.g. {{ card_link_expires_at|date:\"j F Y, H:i\" }}", "2026-12-04 10:00", CARD_LINK),
 }
 SUPPORT_TEAM_NAME = "The support team"
 
@@ -189,21 +199,24 @@ def template_requirements(template) -> set[str]:
     return {VARIABLES[name].scope for name in names}
 
 
-def ticket_only_problem(template) -> str | None:
-    """Why this template cannot be sent outside a ticket reply (None: it can)."""
-    if TICKET in template_requirements(template):
+def dedicated_template_problem(template) -> str | None:
+    """Why this template cannot be sent from the send dialog (None: it can): it needs values that only a ticket
+    reply or a card-update link provides."""
+    needs = template_requirements(template)
+    if TICKET in needs:
         return "It answers a ticket (it uses the ticket's subject or reply), so it is sent from the ticket."
+    if CARD_LINK in needs:
+        return (f"It carries a card-update link (it uses the link or its expiry), so it is sent with "
+                f"{SENT_FROM[CARD_LINK]}.")
     return None
 
 
 # ---- Values ----------------------------------------------------------------------------------------------------
 
-def _amount_due(customer) -> str:
-    from payments.models import Invoice
+def _amount_due(customer) -> int:
+    from payments.selectors import customer_amount_due
 
-    due = (Invoice.objects.filter(customer=customer, status=Invoice.Status.OPEN, currency=customer.currency)
-           .aggregate(due=Sum(F("total") - F("credit_applied")))["due"] or 0)
-    return format_money(max(due, 0), customer.currency)
+    return customer_amount_due(customer)
 
 
 def _renewal_date(customer) -> date | None:
@@ -225,12 +238,14 @@ def update_card_url() -> str:
 
 
 def email_values(customer, *, agent=None, extra: dict | None = None) -> dict:
-    """Every documented value for this customer and sender; `extra` adds the TICKET-scope ones (and only those)."""
+    """Every documented value for this customer and sender; `extra` adds the TICKET- and CARD_LINK-scope ones (and
+    only those)."""
     extra = dict(extra or {})
-    unknown = sorted(set(extra) - {name for name, var in VARIABLES.items() if var.scope == TICKET})
+    unknown = sorted(set(extra) - {name for name, var in VARIABLES.items() if var.scope != CUSTOMER})
     if unknown:
         raise TemplateProblem(f"These values cannot be passed to an email: {', '.join(unknown)}.",
                               code="unknown_variable")
+    due = _amount_due(customer)
     values = {
         "first_name": customer.first_name,
         "last_name": customer.last_name,
@@ -238,7 +253,8 @@ def email_values(customer, *, agent=None, extra: dict | None = None) -> dict:
         "email": customer.email,
         "plan_name": customer.plan.name if customer.plan_id else "",
         "renewal_date": _renewal_date(customer) or "",
-        "amount_due": _amount_due(customer),
+        "amount_due": format_money(due, customer.currency),
+        "has_amount_due": due > 0,
         "update_card_url": update_card_url(),
         "agent_name": agent_name(agent),
     }
@@ -269,9 +285,11 @@ def render_email(template, values: dict) -> RenderedEmail:
             | template_variables(template.html, html=True))
     missing = sorted(name for name in used if name not in values)
     if missing:
+        scope = TICKET if any(VARIABLES[name].scope == TICKET for name in missing) else CARD_LINK
+        provider = "a ticket reply" if scope == TICKET else "a card-update link email"
         raise TemplateProblem(
-            f"The template uses {', '.join(f'“{name}”' for name in missing)}, which only a ticket reply "
-            f"provides; send it from the ticket.", code="needs_ticket")
+            f"The template uses {', '.join(f'“{name}”' for name in missing)}, which only {provider} "
+            f"provides; send it from {SENT_FROM[scope]}.", code=f"needs_{scope}")
     subject = _compiled(template.subject, False).render(Context(values, autoescape=False))
     subject = " ".join(subject.split())  # one line: a header cannot hold line breaks
     text = _compiled(template.body, False).render(Context(values, autoescape=False)).strip() + "\n"

@@ -11,7 +11,7 @@ from django.utils import timezone
 from customers.models import Customer
 from customers.selectors.profile import Cursor, Page, newest_first
 from privacy.selectors import has_email_marketing_consent
-from support.email_context import TemplateProblem, ticket_only_problem
+from support.email_context import TemplateProblem, dedicated_template_problem
 from portal.cursors import InvalidCursor, decode_cursor, encode_cursor
 from support import rules
 from support.models import EmailMessage, EmailTemplate, Ticket, TicketComment
@@ -37,7 +37,7 @@ def email_template_choices(customer: Customer) -> list[TemplateChoice]:
         refusal = email_refusal(template, customer, marketing_consent=consent)
         if refusal is None:
             try:
-                refusal = ticket_only_problem(template)
+                refusal = dedicated_template_problem(template)
             except TemplateProblem as exc:  # a template edited outside the admin form: say so, do not offer it
                 refusal = exc.message
         choices.append(TemplateChoice(template.code, template.name, template.marketing, refusal, template))

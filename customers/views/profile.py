@@ -21,6 +21,7 @@ from customers.selectors.profile import (
     DEFAULT_TAB, TABS, customer_activity, customer_notes, customer_payments, customer_subscriptions,
     customer_tag_names, tag_suggestions,
 )
+from payments import card_links
 from portal.access import require_capability
 from portal.roles import Cap, has_capability
 from portal.write_views import write_view
@@ -101,9 +102,13 @@ def _ticket_new_url(request, customer) -> str:
 
 def header_context(request, overview, **forms) -> dict:
     """What the header partial needs: the overview, the tag form, the owner select's choices (the directory's
-    shared lookups: no query once read) and, for the escalation bar, whether this user may resolve."""
+    shared lookups: no query once read), for the escalation bar whether this user may resolve, and why no
+    card-update link can be sent (None: it can)."""
     owners = DirectoryLookups.current().owners if has_capability(request.user, Cap.EDIT_CUSTOMERS) else []
+    card_link_refusal = (card_links.card_link_refusal(overview.customer)
+                         if has_capability(request.user, Cap.CONTACT_CUSTOMERS) else None)
     return {"customer": overview.customer, "overview": overview, "tags": overview.tags, "tag_form": TagForm(),
+            "card_link_refusal": card_link_refusal,
             "owner_choices": owners, "owner_names": [owner.username for owner in owners],
             "may_resolve": has_capability(request.user, Cap.RESOLVE_ESCALATIONS),
             "escalation_reasons": Escalation.Reason.choices, **forms}
