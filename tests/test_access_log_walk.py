@@ -23,7 +23,11 @@ from django.db.models import Max
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from django.utils import timezone
+
 from customers import services
+from payments.card_links import card_link_send, card_link_token
+from payments.models import PaymentMethodLink
 from support.services import ticket_open
 from customers.models import CustomerTag
 from portal.models import AccessLog, ApiToken
@@ -48,6 +52,8 @@ class World:
     ticket: object = None
     payment: object = None
     escalation: object = None
+    card_link: object = None
+    used_card_link: object = None
 
 
 @pytest.fixture
@@ -78,9 +84,12 @@ def world(agent, manager):
     # An open escalation of one of the subject's tickets (a customer-level one can still be raised).
     escalation = escalation_raise(customer=subject, ticket=TicketFactory(customer=subject), reason="complaint",
                                   note=NOTE_TEXT, actor=agent)
+    card_link = card_link_send(customer=subject, actor=agent)
+    used_card_link = card_link_send(customer=subject, actor=agent)
+    PaymentMethodLink.objects.filter(pk=used_card_link.pk).update(used_at=timezone.now())
     subject.refresh_from_db()
     return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed,
-                 escalation=escalation)
+                 escalation=escalation, card_link=card_link, used_card_link=used_card_link)
 
 
 def personal_values(customer) -> list[str]:
@@ -107,6 +116,13 @@ def _ticket_api(world):
 
 
 TICKET_NEW = {"subject": "Card question", "description": "Called about the decline", "priority": "normal"}
+
+
+def _card_link(world):
+    return {"token": card_link_token(world.card_link)}
+
+
+CARD = {"card_number": "4242 4242 4242 4242", "expiry": "12/34", "cvc": "123"}
 
 
 def _escalation(world):
@@ -258,6 +274,19 @@ CALLS = [
     Call("escalations:resolve", "post", "htmx", True, _escalation, {"note": ""}, persona="manager", note="invalid"),
     Call("escalations:resolve", "post", "page", False, _escalation, {"note": "Done"}, persona="manager",
          note="redirects"),
+    # Card-update links: the confirm step names the address the link goes to; the send answers with the header.
+    # The customer's page (no sign-in) greets them by first name: logged with no user.
+    Call("card_links:new", discloses=True, kwargs=_subject),
+    Call("card_links:new", kind="htmx", discloses=True, kwargs=_subject, target="card-link-body"),
+    Call("card_links:send", "post", "htmx", True, _subject, {"request_token": "a" * 32}, note="valid"),
+    Call("card_links:send", "post", "htmx", True, _subject, {"request_token": "bad"}, note="invalid"),
+    Call("card_links:send", "post", "page", False, _subject, {"request_token": "b" * 32}, note="redirects"),
+    Call("card_links:page", discloses=True, kwargs=_card_link, persona=None),
+    Call("card_links:page", "post", "page", True, _card_link, {**CARD, "cvc": "1"}, persona=None, note="invalid"),
+    Call("card_links:page", "post", "page", True, _card_link, CARD, persona=None, note="saved"),
+    Call("card_links:page", kwargs=lambda world: {"token": card_link_token(world.used_card_link)}, persona=None,
+         note="used"),
+    Call("card_links:page", kwargs=lambda world: {"token": "pml_forged:abc"}, persona=None, note="tampered"),
     # Invoices: name and billing address
     Call("payments:invoice", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
     Call("payments:invoice_pdf", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
@@ -300,6 +329,8 @@ CALLS = [
          note="invalid"),
     Call("api_customer_escalations", "post", "api", True, _subject, {"reason": "billing_dispute"}),
     Call("api_customer_escalations", "post", "api", False, _subject, {"reason": "bored"}, note="invalid"),
+    # A link's id, expiry and email id: nothing personal
+    Call("api_customer_card_link", "post", "api", False, _subject, {}),
     Call("api_escalation_list", kind="api", persona="manager", discloses=True),
     Call("api_escalation_list", kind="api", persona="manager", query={"status": "resolved"}, note="none-resolved"),
     Call("api_escalation_resolve", "post", "api", True, _escalation, {"note": "Done"}, persona="manager"),

@@ -30,6 +30,8 @@ from hypothesis import strategies as st
 
 from customers.filters import PARAMETER_NAMES
 from customers.forms import ActivityFilterForm, NoteForm, OwnerForm, ProfileForm, TagForm
+from payments.card_links import card_link_send, card_link_token
+from payments.forms import CardLinkSendForm, SandboxCardForm, StripeCardForm
 from payments.models import Invoice, Payment
 from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from portal.services import api_token_create
@@ -102,6 +104,7 @@ class World:
     ticket: object
     escalation_id: str = ""
     tag: str = "vip"
+    card_token: str = ""
 
 
 def _build_world(admin) -> World:
@@ -113,8 +116,10 @@ def _build_world(admin) -> World:
                          payment=failed)
     ticket_comment_add(ticket=ticket, body="Checked the gateway", public=False, actor=admin)
     escalation = escalation_raise(customer=customer, reason="complaint", actor=admin)
+    card_token = card_link_token(card_link_send(customer=customer, actor=admin))
     return World(admin=admin, customer=customer, invoice=Invoice.objects.filter(customer=customer).first(),
-                 token_id=token.pk, api_secret=secret, ticket=ticket, escalation_id=escalation.public_id)
+                 token_id=token.pk, api_secret=secret, ticket=ticket, escalation_id=escalation.public_id,
+                 card_token=card_token)
 
 
 def _real_kwargs(route: Route, world: World) -> dict:
@@ -134,6 +139,8 @@ def _real_kwargs(route: Route, world: World) -> dict:
             values[name] = world.tag
         elif name == "escalation_id":
             values[name] = world.escalation_id
+        elif name == "token":
+            values[name] = world.card_token
         else:
             pytest.fail(f"{route}: give the URL parameter {name!r} a real value in _real_kwargs")
     return values
@@ -147,6 +154,7 @@ FIELD_NAMES = sorted({
     *LoginForm.base_fields, "next", *TicketOpenForm.base_fields, *TicketCommentForm.base_fields,
     *TicketStatusForm.base_fields, *TicketAssignForm.base_fields, *QueueForm.base_fields,
     *EscalateForm.base_fields, *ResolveForm.base_fields, *OwnerForm.base_fields, "back", "cursor",
+    *CardLinkSendForm.base_fields, *SandboxCardForm.base_fields, *StripeCardForm.base_fields,
     # the JSON API's fields
     "body", "name", "plan", "when", "reason", "preview", "resume_on", "days", "amount", "template", "subject",
     "public", "status", "note", "comment", "confirm", "queue", "action", "filter", "customers", "params",
@@ -171,7 +179,8 @@ def _texts(world: World):
              "pro-monthly", "none", "web", "US", "GB", "at_risk", "mrr", "-mrr", "since", "name", "2024-01-01",
              "25", "100", "notes", "payment", "true", "now", "renewal", "admin", world.customer.email,
              "welcome", "newsletter", "ticket-reply", world.ticket.public_id, "mine", "unassigned", "escalated",
-             "pending", "open", "solved", "closed", "urgent", "high", "low", "1", "0"]
+             "pending", "open", "solved", "closed", "urgent", "high", "low", "1", "0", "4242 4242 4242 4242",
+             "4242424242424241", "4000000000000002", "12/34", "01/20", "123", "seti_123", "a" * 32]
     return st.one_of(
         st.text(max_size=40),
         st.lists(st.one_of(st.sampled_from(AWKWARD), st.text(max_size=4)), max_size=8).map("".join),
@@ -205,7 +214,8 @@ CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlen
                  "application/json; charset=latin-1"]
 HTMX_TARGETS = ["directory-results", "profile-tabs", "notes-more", "payments-more", "activity-more", "tickets-results",
                 "tickets-more", "ticket-body", "subscriptions-more", "emails-more", "profile-header", "tags",
-                "email-send-body", "email-preview", "escalations-more", "escalate-body", ""]
+                "email-send-body", "email-preview", "escalations-more", "escalate-body", "card-link-body",
+                "card-link-form", ""]
 
 
 @dataclass

@@ -154,6 +154,43 @@ def _escalation_resolve(customer, actor):
     escalation_resolve(escalation=escalation, note=f"Refunded; {NOTE_BODY}", actor=manager)
 
 
+def _card_link_send(customer, actor):
+    from payments.card_links import card_link_send
+    from support.services import email_message_deliver
+
+    link = card_link_send(customer=customer, actor=actor)
+    email_message_deliver(link.email_id)
+
+
+CARD = {"card_number": "4242424242424242", "exp_month": "12", "exp_year": "2034", "cvc": "123"}
+
+
+def _card_link_open(customer, actor):
+    from payments.card_links import card_link_open, card_link_send
+
+    card_link_open(link=card_link_send(customer=customer, actor=actor))
+
+
+def _card_link_complete(customer, actor):
+    from payments.card_links import CardLinkRefused, card_link_complete, card_link_from_token, card_link_send
+    from payments.card_links import card_link_token
+    from portal.errors import DomainError
+    from tests.factories import InvoiceFactory, PaymentFactory, PaymentMethodFactory
+
+    PaymentMethodFactory(customer=customer)
+    invoice = InvoiceFactory(customer=customer, status="open")
+    PaymentFactory(customer=customer, invoice=invoice, status="failed")
+    link = card_link_from_token(card_link_token(card_link_send(customer=customer, actor=actor)))
+    with pytest.raises(DomainError):  # declined: counted and logged
+        card_link_complete(link=link, submitted={**CARD, "card_number": "4242424242424241"})
+    method = card_link_complete(link=link, submitted=CARD)
+    from payments.card_links import charge_outstanding_after_update
+
+    charge_outstanding_after_update(method)
+    with pytest.raises(CardLinkRefused):  # used: refused and logged
+        card_link_complete(link=link, submitted=CARD)
+
+
 # How to call each write service with the customer above ("module.function": call(customer, actor)).
 SERVICES = {
     "customers.services.customer_note_add": _note_add,
@@ -171,6 +208,9 @@ SERVICES = {
     "customers.services.customer_owner_set": _owner_set,
     "support.escalations.escalation_raise": _escalation_raise,
     "support.escalations.escalation_resolve": _escalation_resolve,
+    "payments.card_links.card_link_send": _card_link_send,
+    "payments.card_links.card_link_open": _card_link_open,
+    "payments.card_links.card_link_complete": _card_link_complete,
 }
 # Functions that look like services (keyword-only `actor`) but are not writes a caller makes: why, by name.
 NOT_SERVICES: dict[str, str] = {

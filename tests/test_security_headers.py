@@ -8,6 +8,7 @@ import pytest
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from payments.card_links import card_link_send, card_link_token
 from portal.services import api_token_create
 from tests.support.factories import TicketFactory
 from support.escalations import escalation_raise
@@ -38,8 +39,9 @@ def samples(agent):
     token, _ = api_token_create(user=agent, name="walk", actor=agent)
     ticket = TicketFactory(customer=customer)
     escalation = escalation_raise(customer=customer, reason="complaint", actor=agent)
+    card_token = card_link_token(card_link_send(customer=customer, actor=agent))
     common = {"public_id": customer.public_id, "tab": "payments", "name": tag.name, "token_id": token.pk,
-              "ticket_id": ticket.public_id, "escalation_id": escalation.public_id}
+              "ticket_id": ticket.public_id, "escalation_id": escalation.public_id, "token": card_token}
     return {"": common, "payments": {**common, "public_id": payment.invoice.public_id}}
 
 
