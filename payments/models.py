@@ -287,3 +287,29 @@ class SandboxFault(models.Model):
     fault = models.CharField(max_length=24, choices=Fault.choices)
     created_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+
+
+class PaymentRules(models.Model):
+    """The refund and credit knobs an Admin sets in Configuration (one row; defaults from the environment).
+    payments/policy.py is where they are applied. Limits are in minor units of the reporting currency."""
+
+    default_refund_window_days = models.PositiveSmallIntegerField(
+        help_text="Days after a payment during which it may be refunded without approval, unless its plan or "
+                  "storefront sets its own window")
+    agent_refund_limit = models.BigIntegerField(help_text="Largest refund an agent makes without approval")
+    manager_refund_limit = models.BigIntegerField(help_text="Largest refund a manager makes without approval")
+    agent_credit_limit = models.BigIntegerField(help_text="Largest credit grant an agent makes without approval")
+    manager_credit_limit = models.BigIntegerField(help_text="Largest credit grant a manager makes without approval")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "refund and credit rules"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="payment_rules_single_row"),
+            models.CheckConstraint(condition=Q(agent_refund_limit__gte=0) & Q(manager_refund_limit__gte=0)
+                                   & Q(agent_credit_limit__gte=0) & Q(manager_credit_limit__gte=0),
+                                   name="payment_rules_limits_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return "Refund and credit rules"
