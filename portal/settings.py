@@ -254,6 +254,8 @@ CELERY_BEAT_SCHEDULE = {
     "mrr-reporting-recompute-daily": {"task": "customers.mrr_reporting_recompute", "schedule": 24 * 60 * 60},
     # Emails whose task was lost (a worker died; the embedded broker does not redeliver) or stuck while sending.
     "email-messages-recover": {"task": "support.email_messages_recover", "schedule": 5 * 60},
+    # Charges and refunds whose gateway answer was unclear (a timeout) or never came (a process died).
+    "payments-reconcile": {"task": "payments.reconcile", "schedule": 60},
 }
 # How long an Idempotency-Key and its stored response are kept (a retry after that runs the request again).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
