@@ -275,6 +275,18 @@ PORTAL = {
     "DEMO_USERNAMES": ("agent", "manager", "admin"),
 }
 
+# --- Payment gateway (payments/gateways/): "sandbox" (embedded, test cards) or "stripe" ---
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox")
+# Seconds a call to the gateway may take before its outcome counts as unknown (reconciliation asks again).
+GATEWAY_TIMEOUT_SECONDS = env.int("GATEWAY_TIMEOUT_SECONDS", default=10)
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+# Empty: Stripe itself. A URL: a Stripe-compatible server (localstripe in tests and demos).
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# How long the sandbox's "pending" test card stays pending before it settles as succeeded.
+SANDBOX_SETTLE_SECONDS = env.int("SANDBOX_SETTLE_SECONDS", default=120)
+
 # --- Tickets: first-reply targets per priority, in hours (support/rules.py says when the clock runs) ---
 TICKET_RESPONSE_TARGET_HOURS = {
     "urgent": env.float("TICKET_TARGET_URGENT_HOURS", default=1),
