@@ -126,7 +126,7 @@ def payment_retry(*, payment: Payment, actor, request_key: str | None = None) ->
     if invoice_id is None:
         raise DomainError("This payment has no invoice to collect.", code="retry_no_invoice")
     invoice = _lock(payment.customer_id, invoice_id)
-    payment = Payment.objects.select_for_update(no_key=True).select_related("invoice").get(pk=payment.pk)
+    payment = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
     if request_key:
         earlier = Payment.objects.filter(request_key=request_key).first()
         if earlier is not None:

@@ -103,7 +103,8 @@ def charge_outcome_record(payment_id: int, result: ChargeResult, *, actor=None) 
     _lock_customer(customer_id)
     invoice_id = Payment.objects.values_list("invoice_id", flat=True).get(pk=payment_id)
     invoice = Invoice.objects.select_for_update(no_key=True).get(pk=invoice_id) if invoice_id else None
-    payment = Payment.objects.select_for_update(no_key=True).select_related("customer").get(pk=payment_id)
+    payment = (Payment.objects.select_for_update(no_key=True, of=("self",)).select_related("customer")
+               .get(pk=payment_id))
     status = _CHARGE_STATUS[result.outcome]
     if payment.status not in (Payment.Status.PENDING, Payment.Status.UNKNOWN) or (
             status == payment.status and (result.ref or "") in ("", payment.gateway_ref)):
@@ -158,7 +159,8 @@ def refund_outcome_record(refund_id: int, result: RefundResult, *, actor=None) -
     customer_id, payment_id = (Refund.objects.filter(pk=refund_id)
                                .values_list("payment__customer_id", "payment_id").get())
     _lock_customer(customer_id)
-    payment = Payment.objects.select_for_update(no_key=True).select_related("customer").get(pk=payment_id)
+    payment = (Payment.objects.select_for_update(no_key=True, of=("self",)).select_related("customer")
+               .get(pk=payment_id))
     refund = Refund.objects.select_for_update(no_key=True).get(pk=refund_id)
     status = _REFUND_STATUS[result.outcome]
     if refund.status not in Refund.UNSETTLED_STATUSES or (
@@ -211,7 +213,8 @@ def payment_dispute_set(*, gateway: str, charge_ref: str, disputed: bool) -> Pay
     if found is None:
         return None
     _lock_customer(found[1])
-    payment = Payment.objects.select_for_update(no_key=True).select_related("customer").get(pk=found[0])
+    payment = (Payment.objects.select_for_update(no_key=True, of=("self",)).select_related("customer")
+               .get(pk=found[0]))
     if payment.disputed == disputed:
         return payment
     payment.disputed = disputed

@@ -42,7 +42,7 @@ class RefundRequest:
 
 def _lock(payment: Payment) -> Payment:
     Customer.objects.select_for_update(no_key=True).get(pk=payment.customer_id)
-    return (Payment.objects.select_for_update(no_key=True)
+    return (Payment.objects.select_for_update(no_key=True, of=("self",))
             .select_related("customer__storefront", "payment_method", "invoice__subscription__plan")
             .get(pk=payment.pk))
 

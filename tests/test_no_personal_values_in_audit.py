@@ -271,6 +271,11 @@ SERVICES = {
 }
 # Functions that look like services (keyword-only `actor`) but are not writes a caller makes: why, by name.
 NOT_SERVICES: dict[str, str] = {
+    "payments.policy.refund_verdict": "a read: what the refund policy answers for this actor",
+    "payments.policy.credit_verdict": "a read: what the credit limit answers for this actor",
+    "payments.charges.retry_verdict": "a read: whether this actor may retry the payment",
+    "payments.outcomes.invoice_settle_if_covered": "a step of charge_outcome_record and credit_apply_to_invoice "
+                                                   "(both exercised here), inside their transaction",
     "payments.gateway_calls.charge_submit": "the gateway call, made outside any transaction; what it learns is "
                                             "recorded by payments.outcomes.charge_outcome_record (exercised here)",
     "payments.gateway_calls.refund_submit": "the same for refunds: payments.outcomes.refund_outcome_record",
