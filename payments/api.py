@@ -50,6 +50,15 @@ def refund_json(refund: Refund) -> dict:
     }
 
 
+@serializes_customer_data
+def refund_list_json(payment: Payment) -> dict:
+    refunds = list(payment.refunds.order_by("created_at", "id"))
+    for refund in refunds:
+        refund.payment = payment
+    return {"payment": payment.public_id, "refundable": money(payment.refundable_amount(), payment.currency),
+            "data": [refund_json(refund) for refund in refunds]}
+
+
 def approval_brief_json(approval) -> dict:
     return {"id": approval.public_id, "kind": approval.kind, "status": approval.status,
             "amount": money(approval.amount, approval.currency) if approval.amount is not None else None,
@@ -105,10 +114,7 @@ def payment_detail(request, public_id: str):
 def payment_refunds(request, public_id: str):
     payment = access_payment(request, public_id)
     if request.method == "GET":
-        refunds = payment.refunds.order_by("created_at", "id")
-        for refund in refunds:
-            refund.payment = payment
-        return JsonResponse({"payment": payment.public_id, "data": [refund_json(refund) for refund in refunds]})
+        return JsonResponse(refund_list_json(payment))
     body = json_body(request)
     _fields(body, {"amount", "reason", "note"}, {"amount", "reason"})
     reason = body["reason"]
@@ -146,15 +152,20 @@ def credit_entry_json(entry: CreditEntry) -> dict:
             "invoice": entry.invoice.public_id if entry.invoice_id else None, "created_at": iso(entry.created_at)}
 
 
+@serializes_customer_data
+def credit_ledger_json(customer) -> dict:
+    """The balance and the newest 100 ledger entries."""
+    entries = (CreditEntry.objects.filter(customer=customer).select_related("invoice")
+               .order_by("-created_at", "-id")[:100])
+    return {"customer": customer.public_id, "balance": money(credit_balance(customer.pk), customer.currency),
+            "data": [credit_entry_json(entry) for entry in entries]}
+
+
 @api_view(methods=("GET", "POST"), capability={"GET": Cap.VIEW_CUSTOMERS, "POST": Cap.ISSUE_CREDIT})
 def customer_credits(request, public_id: str):
     customer = access_customer(request, public_id)
     if request.method == "GET":
-        entries = (CreditEntry.objects.filter(customer=customer).select_related("invoice")
-                   .order_by("-created_at", "-id")[:100])
-        return JsonResponse({"customer": customer.public_id,
-                             "balance": money(credit_balance(customer.pk), customer.currency),
-                             "data": [credit_entry_json(entry) for entry in entries]})
+        return JsonResponse(credit_ledger_json(customer))
     body = json_body(request)
     _fields(body, {"amount", "reason", "direction"}, {"amount", "reason"})
     direction = body.get("direction", CreditEntry.Kind.GRANT)
