@@ -49,7 +49,7 @@ STRIPE_FRAME_ORIGINS = ["https://js.stripe.com", "https://hooks.stripe.com"]  # 
 
 def _send_context(customer, form: CardLinkSendForm | None = None) -> dict:
     return {"customer": customer, "refusal": card_links.card_link_refusal(customer),
-            "send_form": form or CardLinkSendForm(initial={"request_token": uuid4().hex}),
+            "send_form": form or CardLinkSendForm(initial={"form_token": uuid4().hex}),
             "expiry_hours": settings.CARD_LINK_EXPIRY_HOURS, "amount_due": customer_amount_due(customer)}
 
 
@@ -78,12 +78,11 @@ def card_link_send(request, public_id: str):
     def fragment(outcome):  # a fresh header closes the dialog; "emails-changed" reloads an open Emails/Activity tab
         return f"{PROFILE_TEMPLATE}#header", header_context(request, access_customer_profile(request, public_id))
 
-    def send(data):
-        return card_links.card_link_send(customer=customer, actor=request.user,
-                                         request_key=f"page:{request.user.pk}:{data['request_token']}")
-
+    form = CardLinkSendForm(request.POST)
     response = write_view(
-        request, form=CardLinkSendForm(request.POST), service=send,
+        request, form=form,
+        service=lambda data: card_links.card_link_send(customer=customer, actor=request.user,
+                                                       request_key=form.request_key(request.user)),
         message=lambda link: (f"Card-update link emailed to {customer.email}; it expires "
                               f"{link.expires_at:%Y-%m-%d %H:%M} UTC."),
         redirect_to=customer_url(customer, "activity"), fragment=fragment, swap_into="#profile-header",

@@ -29,8 +29,8 @@ urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("customers/", include("customers.urls")),
     path("", include("support.urls")),  # /tickets/…, and the support pages under /customers/<cus_…>/
-    path("invoices/", include("payments.urls")),
-    path("", include("payments.card_link_urls")),  # /pay/card/<token>/, and the send dialog under /customers/<cus_…>/
+    path("", include("payments.urls")),  # /invoices/…, /payments/<pay_…>/…, /customers/<cus_…>/credit/…
+    path("", include("payments.card_link_urls")),  # /pay/card/<token>/, the send dialog under /customers/<cus_…>/
     path("escalations/", include("support.escalation_urls")),
     path("api/v1/", include("portal.api_urls")),
     path("admin/", admin.site.urls),

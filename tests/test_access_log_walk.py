@@ -52,6 +52,7 @@ class World:
     ticket: object = None
     payment: object = None
     escalation: object = None
+    captured: object = None
     card_link: object = None
     used_card_link: object = None
 
@@ -89,7 +90,7 @@ def world(agent, manager):
     PaymentMethodLink.objects.filter(pk=used_card_link.pk).update(used_at=timezone.now())
     subject.refresh_from_db()
     return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed,
-                 escalation=escalation, card_link=card_link, used_card_link=used_card_link)
+                 escalation=escalation, captured=payment, card_link=card_link, used_card_link=used_card_link)
 
 
 def personal_values(customer) -> list[str]:
@@ -109,6 +110,18 @@ def _subject(world):
 
 def _ticket(world):
     return {"ticket_id": world.ticket.public_id}
+
+
+def _captured(world):
+    return {"public_id": world.captured.public_id}
+
+
+def _failed(world):
+    return {"public_id": world.payment.public_id}
+
+
+REFUND = {"amount": "5.00", "reason": "duplicate"}
+CREDIT = {"direction": "grant", "amount": "5.00", "reason": "Outage"}
 
 
 def _ticket_api(world):
@@ -278,9 +291,9 @@ CALLS = [
     # The customer's page (no sign-in) greets them by first name: logged with no user.
     Call("card_links:new", discloses=True, kwargs=_subject),
     Call("card_links:new", kind="htmx", discloses=True, kwargs=_subject, target="card-link-body"),
-    Call("card_links:send", "post", "htmx", True, _subject, {"request_token": "a" * 32}, note="valid"),
-    Call("card_links:send", "post", "htmx", True, _subject, {"request_token": "bad"}, note="invalid"),
-    Call("card_links:send", "post", "page", False, _subject, {"request_token": "b" * 32}, note="redirects"),
+    Call("card_links:send", "post", "htmx", True, _subject, {"form_token": "a" * 32}, note="valid"),
+    Call("card_links:send", "post", "htmx", True, _subject, {"form_token": "bad"}, note="invalid"),
+    Call("card_links:send", "post", "page", False, _subject, {"form_token": "b" * 32}, note="redirects"),
     Call("card_links:page", discloses=True, kwargs=_card_link, persona=None),
     Call("card_links:page", "post", "page", True, _card_link, {**CARD, "cvc": "1"}, persona=None, note="invalid"),
     Call("card_links:page", "post", "page", True, _card_link, CARD, persona=None, note="saved"),
@@ -290,6 +303,31 @@ CALLS = [
     # Invoices: name and billing address
     Call("payments:invoice", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
     Call("payments:invoice_pdf", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
+    # Money actions: the dialogs are rendered for the payment and its customer; a valid write answers with a
+    # redirect to the Payments tab (htmx: HX-Redirect, no body), an invalid one with the form again
+    Call("payments:refund_new", discloses=True, kwargs=_captured),
+    Call("payments:refund_new", kind="htmx", discloses=True, kwargs=_captured, target="money-body"),
+    Call("payments:refund_preview", kind="htmx", discloses=True, kwargs=_captured, query={"amount": "3.00"},
+         target="refund-verdict"),
+    Call("payments:refund_create", "post", "htmx", False, _captured, REFUND, note="valid"),
+    Call("payments:refund_create", "post", "htmx", True, _captured, {**REFUND, "amount": "x"}, note="invalid"),
+    Call("payments:refund_create", "post", "page", False, _captured, REFUND, note="redirects"),
+    Call("payments:retry", "post", "htmx", False, _failed, {}, note="refused"),
+    Call("payments:retry", "post", "page", False, _failed, {}, note="redirects"),
+    Call("payments:credit_new", discloses=True, kwargs=_subject),
+    Call("payments:credit_new", kind="htmx", discloses=True, kwargs=_subject, target="money-body"),
+    Call("payments:credit_create", "post", "htmx", False, _subject, CREDIT, note="valid"),
+    Call("payments:credit_create", "post", "htmx", True, _subject, {**CREDIT, "amount": "-1"}, note="invalid"),
+    Call("payments:credit_create", "post", "page", False, _subject, CREDIT, note="redirects"),
+    Call("api_payment_detail", kind="api", discloses=True, kwargs=_captured),
+    Call("api_payment_refunds", kind="api", discloses=True, kwargs=_captured),
+    Call("api_payment_refunds", "post", "api", True, _captured, {"amount": 500, "reason": "duplicate"}),
+    Call("api_payment_refunds", "post", "api", False, _captured, {"amount": "5", "reason": "duplicate"},
+         note="invalid"),
+    Call("api_payment_retry", "post", "api", False, _failed, {}, note="refused"),
+    Call("api_customer_credits", kind="api", discloses=True, kwargs=_subject),
+    Call("api_customer_credits", "post", "api", True, _subject, {"amount": 500, "reason": "Outage"}),
+    Call("api_customer_credits", "post", "api", False, _subject, {"amount": 0, "reason": "Outage"}, note="invalid"),
     # JSON API
     Call("api_me", kind="api"),
     Call("api_customer_list", kind="api", discloses=True, query={"q": "zebulonqx"}),

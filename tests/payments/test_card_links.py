@@ -20,7 +20,7 @@ from django.utils import timezone
 from customers.models import ActivityEvent
 from payments import card_link_views, card_links
 from payments.card_links import CardLinkRefused, card_link_complete, card_link_send, card_link_token
-from payments.gateways import SandboxGateway
+from payments.gateways.sandbox import SandboxGateway
 from payments.gateways.base import SetupSession
 from payments.models import Invoice, Payment, PaymentMethod, PaymentMethodLink
 from portal.errors import DomainError
@@ -128,11 +128,11 @@ def test_erased_customers_and_those_without_an_address_are_refused(changes, word
 
 def test_a_repeated_request_sends_one_link(customer, agent, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        first = _send(customer, agent, request_key="page:1:abc")
-        second = _send(customer, agent, request_key="page:1:abc")
+        first = _send(customer, agent, request_key="form:1:abc")
+        second = _send(customer, agent, request_key="form:1:abc")
     assert first == second and PaymentMethodLink.objects.count() == 1 and len(mail.outbox) == 1
     with pytest.raises(DomainError):
-        _send(CustomerFactory(), agent, request_key="page:1:abc")
+        _send(CustomerFactory(), agent, request_key="form:1:abc")
 
 
 # ---- The customer's page ---------------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_4242_becomes_the_default_card_and_uses_the_link(customer, agent, client
     new = PaymentMethod.objects.get(customer=customer, is_default=True)
     assert (new.last4, new.brand, new.exp_month, new.exp_year, new.kind, new.gateway) == (
         "4242", "visa", 12, 2034, "card", "sandbox")
-    assert new.gateway_ref.startswith("pm_sbx_") and new.gateway_customer_ref == "cus_sbx_ada"
+    assert new.gateway_ref and new.gateway_customer_ref == "cus_sbx_ada"
     old.refresh_from_db()
     assert not old.is_default
     assert customer.subscriptions.get().payment_method == new
@@ -235,13 +235,13 @@ def test_a_declined_card_shows_the_gateways_sentence_and_keeps_the_link_usable(c
     link = _send(customer, agent)
     response = client.post(_page_url(link), {**GOOD, "card_number": "4242 4242 4242 4241"})
     assert response.status_code == 422
-    assert "Your card number is incorrect." in response.content.decode()
+    assert "The card number is not valid." in response.content.decode()
     assert 'value="4242 4242 4242 4241"' in response.content.decode() or "4241" in response.content.decode()
     link.refresh_from_db()
     assert link.used_at is None and link.failed_attempts == 1
-    assert AuditEvent.objects.get(action="payments.card_link.declined").data["code"] == "incorrect_number"
+    assert AuditEvent.objects.get(action="payments.card_link.declined").data["code"] == "invalid_number"
     response = client.post(_page_url(link), {**GOOD, "expiry": "01/20"})
-    assert response.status_code == 422 and "Your card has expired." in response.content.decode()
+    assert response.status_code == 422 and "The card has expired." in response.content.decode()
     assert client.post(_page_url(link), GOOD).status_code == 200
     assert PaymentMethod.objects.get(customer=customer, is_default=True).last4 == "4242"
 
@@ -267,8 +267,20 @@ def test_too_many_declined_cards_lock_the_link(customer, agent, client, settings
 
 
 # ---- Charging what is outstanding ------------------------------------------------------------------------------
+#
+# The charge is made when its transaction commits, so these run on committed data (money_db: transactional).
 
-def test_the_failed_invoice_is_charged_once_to_the_new_card(customer, agent, client):
+@pytest.fixture
+def committed(money_db):
+    """The card_update template again: the flush after an earlier transactional test removed it."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("support.migrations.0006_card_update_template").add_template(apps, None)
+
+
+def test_the_failed_invoice_is_charged_once_to_the_new_card(committed, customer, agent, client):
     invoice = _outstanding(customer, 1200)
     link = _send(customer, agent)
     response = client.post(_page_url(link), GOOD)
@@ -282,13 +294,13 @@ def test_the_failed_invoice_is_charged_once_to_the_new_card(customer, agent, cli
     assert Payment.objects.filter(invoice=invoice, status=Payment.Status.SUCCEEDED).count() == 1
 
 
-def test_a_declined_charge_is_said_on_the_page(customer, agent, client):
+def test_a_declined_charge_is_said_on_the_page(committed, customer, agent, client):
     invoice = _outstanding(customer, 1200)
     link = _send(customer, agent)
     response = client.post(_page_url(link), {**GOOD, "card_number": "4000 0000 0000 0002"})
     body = response.content.decode()
     assert response.status_code == 200 and "your card ending 0002 is saved" in body
-    assert "but the charge was declined: Your card was declined" in body
+    assert "but the charge was declined: The card was declined" in body
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.OPEN
     assert PaymentMethod.objects.get(customer=customer, is_default=True).last4 == "0002"
@@ -388,7 +400,7 @@ def test_the_dialog_says_where_the_link_goes(customer, agent_client):
 
 def test_sending_from_the_profile(customer, agent_client, django_capture_on_commit_callbacks):
     url = reverse("card_links:send", kwargs={"public_id": customer.public_id})
-    data = {"request_token": "a" * 32}
+    data = {"form_token": "a" * 32}
     with django_capture_on_commit_callbacks(execute=True):
         response = agent_client.post(url, data, headers={"HX-Request": "true", "HX-Target": "card-link-form"})
         again = agent_client.post(url, data, headers={"HX-Request": "true", "HX-Target": "card-link-form"})
@@ -396,13 +408,13 @@ def test_sending_from_the_profile(customer, agent_client, django_capture_on_comm
     assert "Card-update link emailed to ada.byron@example.com" in response["HX-Trigger"]
     assert response["HX-Retarget"] == "#profile-header"
     assert PaymentMethodLink.objects.count() == 1 and len(mail.outbox) == 1
-    response = agent_client.post(url, {"request_token": "b" * 32})
+    response = agent_client.post(url, {"form_token": "b" * 32})
     assert response.status_code == 302 and PaymentMethodLink.objects.count() == 2
 
 
 def test_a_bad_form_token_changes_nothing(customer, agent_client):
     response = agent_client.post(reverse("card_links:send", kwargs={"public_id": customer.public_id}),
-                                 {"request_token": "nope"}, headers={"HX-Request": "true"})
+                                 {"form_token": "nope"}, headers={"HX-Request": "true"})
     assert response.status_code == 422 and not PaymentMethodLink.objects.exists()
 
 
@@ -419,7 +431,7 @@ def test_roles_without_contact_customers_get_403(customer, viewer, client_for, a
     client = client_for(viewer)
     assert client.get(reverse("card_links:new", kwargs={"public_id": customer.public_id})).status_code == 403
     assert client.post(reverse("card_links:send", kwargs={"public_id": customer.public_id}),
-                       {"request_token": "a" * 32}).status_code == 403
+                       {"form_token": "a" * 32}).status_code == 403
     api = api_client_for(viewer)
     assert api.post(f"/api/v1/customers/{customer.public_id}/payment-method-link").status_code == 403
     assert "Send card-update link" not in client.get(

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0003_gateway_refunds_links'),
+        ('payments', '0005_database_defaults_for_bulk_loads'),
         ('support', '0005_escalations'),
     ]
 
