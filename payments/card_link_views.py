@@ -16,6 +16,7 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -131,11 +132,16 @@ def _form_page(request, link, gateway, form, *, status: int = 200):
     }, status=status, session=session)
 
 
+@csrf_exempt
 @login_not_required
 @require_http_methods(["GET", "POST"])
 def card_link_page(request, token: str):
     """GET: the card form. POST: save the card, then charge what is outstanding and say so. A refused link (bad
-    signature, unknown, expired, used, locked) gets a page that says what to do: 404 or 410, never an error."""
+    signature, unknown, expired, used, locked) gets a page that says what to do: 404 or 410, never an error.
+
+    No CSRF check: what authorises the POST is the unguessable token in its URL, not a cookie a browser would send
+    on another site's behalf (a site that knew the token would not need the customer's browser). The check could
+    not pass anyway: with `Referrer-Policy: no-referrer` the browser sends `Origin: null`."""
     with action_source("system"):  # nobody signed in: the customer, through the emailed link
         try:
             link = card_links.card_link_from_token(token)
