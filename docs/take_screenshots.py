@@ -9,16 +9,20 @@ Besides the pages as they open, the send-email dialog with its preview (opened f
 and a profile's Emails tab, and the header search as an agent uses it: `/` then a term typed on the directory
 (the list is the live result) and on a profile (the dropdown of first matches, the second one selected), and
 the directory in an 800 px window (the sidebar collapsed to icons).
+The card-update link: the agent's confirm dialog, then the page the emailed link opens (read from the customer's
+Emails tab), in a browser without a session: the form, the saved card, and the link once used.
 `--page NAME=PATH` captures any other page (the whole page, not only the first screen); `--pdf NAME=PATH` downloads
 a PDF as the signed-in user and renders its first page to NAME.png with poppler's `pdftoppm` (apt package
 poppler-utils).
 """
 
 import argparse
+import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from playwright.sync_api import sync_playwright
 
@@ -31,6 +35,7 @@ PAGES = {"directory": "/customers/", "customers-by-mrr": "/customers/?sort=-mrr"
 DYNAMIC = {"trial-profile": "trial"}  # a customer in this subscription state, found through the API
 SEARCH_SHOTS = ("directory-search", "profile-search", "directory-800")
 EMAIL_SHOTS = ("email-dialog", "profile-emails")
+CARD_LINK_SHOTS = ("card-link-dialog", "card-link-form", "card-link-saved", "card-link-used")
 
 
 def _pairs(values: list[str]) -> dict[str, str]:
@@ -57,7 +62,8 @@ def main() -> None:
     parser.add_argument("--pdf", action="append", default=[], metavar="NAME=PATH")
     parser.add_argument("--term", default="son", help="what to type into the search box")
     args = parser.parse_args()
-    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES, *SEARCH_SHOTS, *DYNAMIC, *EMAIL_SHOTS}
+    wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES, *SEARCH_SHOTS, *DYNAMIC, *EMAIL_SHOTS,
+                                                            *CARD_LINK_SHOTS}
     OUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -88,6 +94,7 @@ def main() -> None:
             print(f"saved {OUT / (name + '.png')}")
         search_shots(page, args, wanted)
         email_shots(page, args, wanted)
+        card_link_shots(browser, page, args, wanted)
         for name, state in DYNAMIC.items():
             if name in wanted and (public_id := _customer_in_state(page, args.base, state)):
                 page.goto(f"{args.base}/customers/{public_id}/")
@@ -149,6 +156,56 @@ def email_shots(page, args, wanted) -> None:
                 page.screenshot(path=OUT / "profile-emails.png", full_page=False)
                 print(f"saved {OUT / 'profile-emails.png'}")
                 break
+
+
+def card_link_shots(browser, page, args, wanted) -> None:
+    """Send a card-update link to an active customer who can get one (in grace, so something is due, when there is
+    one), then open the emailed link in a fresh browser context (no session): the form, the card saved with
+    4242 4242 4242 4242 (and the failed invoice charged), and the link used up."""
+    if not wanted & set(CARD_LINK_SHOTS):
+        return
+    page.set_viewport_size({"width": 1400, "height": 900})
+    rows = page.request.get(f"{args.base}/api/v1/customers?status=active&per_page=100").json()["results"]
+    rows.sort(key=lambda row: row["subscription"]["state"] != "grace")
+    for row in rows:
+        page.goto(f"{args.base}/customers/{row['id']}/")
+        page.wait_for_load_state("networkidle")
+        action = page.get_by_role("link", name="Send card-update link")
+        if action.count():
+            break
+    else:
+        print("no active customer can be sent a card-update link")
+        return
+    action.click()
+    page.locator("#card-link-dialog #card-link-form").wait_for()
+    page.wait_for_timeout(300)
+    if "card-link-dialog" in wanted:
+        page.screenshot(path=OUT / "card-link-dialog.png", full_page=False)
+        print(f"saved {OUT / 'card-link-dialog.png'}")
+    page.get_by_role("button", name="Send link").click()
+    page.locator("#card-link-dialog").wait_for(state="hidden")
+    page.goto(f"{args.base}/customers/{row['id']}/emails/")
+    found = re.search(r"https?://[^\s<\"]+/pay/card/[^\s<\"/]+/", page.content())
+    if found is None:
+        print("the card-update email is not on the Emails tab")
+        return
+    url = args.base + urlsplit(found.group(0)).path
+    context = browser.new_context(viewport={"width": 900, "height": 820})
+    customer = context.new_page()
+    customer.goto(url)
+    for name, step in (("card-link-form", None), ("card-link-saved", "save"), ("card-link-used", "reopen")):
+        if step == "save":
+            customer.get_by_label("Card number").fill("4242 4242 4242 4242")
+            customer.get_by_label("Expiry (MM/YY)").fill("12/34")
+            customer.get_by_label("Security code (CVC)").fill("123")
+            customer.get_by_role("button", name="Save card").click()
+            customer.locator("#card-link-result").wait_for()
+        elif step == "reopen":
+            customer.goto(url)
+        if name in wanted:
+            customer.screenshot(path=OUT / f"{name}.png", full_page=False)
+            print(f"saved {OUT / (name + '.png')}")
+    context.close()
 
 
 def _customer_in_state(page, base: str, state: str) -> str | None:

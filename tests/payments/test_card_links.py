@@ -485,3 +485,11 @@ def test_the_template_is_not_offered_in_the_send_email_dialog(customer):
 
 def test_pages_without_a_token_value_still_never_500(client):
     assert Client().get("/pay/card/%20/").status_code in (400, 404)
+
+
+def test_the_page_needs_no_csrf_token(customer, agent):
+    """The URL's token authorises the POST; with no-referrer, browsers send Origin: null, which a CSRF check
+    would refuse."""
+    link = _send(customer, agent)
+    response = Client(enforce_csrf_checks=True).post(_page_url(link), GOOD, headers={"Origin": "null"})
+    assert response.status_code == 200 and "csrftoken" not in response.cookies
