@@ -261,6 +261,8 @@ CALLS = [
     # Invoices: name and billing address
     Call("payments:invoice", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
     Call("payments:invoice_pdf", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
+    # Payment providers' signed events: the answer says only whether the event was taken
+    Call("webhooks:stripe", "post", persona=None, data={"id": "evt_walk"}, note="unsigned"),
     # JSON API
     Call("api_me", kind="api"),
     Call("api_customer_list", kind="api", discloses=True, query={"q": "zebulonqx"}),
