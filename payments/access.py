@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
-from payments.models import Invoice
+from payments.models import Invoice, Payment
 from portal.access import granted
 
 
@@ -18,3 +18,18 @@ def access_invoice(request, public_id: str, *, queryset: QuerySet[Invoice] | Non
     if invoice is None:
         raise Http404("No invoice has this id.")
     return invoice
+
+
+def payments_for_actions() -> QuerySet[Payment]:
+    """A payment with what the refund and retry rules read: its customer and storefront, method, invoice, plan."""
+    return Payment.objects.select_related("customer__storefront", "payment_method", "invoice__subscription__plan")
+
+
+def access_payment(request, public_id: str, *, queryset: QuerySet[Payment] | None = None) -> Payment:
+    """The payment with this public id (404 if there is none)."""
+    granted(request)
+    payments = queryset if queryset is not None else payments_for_actions()
+    payment = payments.filter(public_id=public_id).first()
+    if payment is None:
+        raise Http404("No payment has this id.")
+    return payment

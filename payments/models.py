@@ -26,7 +26,7 @@ class PaymentMethod(models.Model):
     is_default = models.BooleanField(default=False)
     gateway = models.CharField(max_length=16, default="sandbox")
     gateway_ref = models.CharField(max_length=64, blank=True)
-    gateway_customer_ref = models.CharField(max_length=64, blank=True, help_text="The customer at the gateway")
+    gateway_customer_ref = models.CharField(max_length=64, blank=True, default="", db_default="", help_text="The customer at the gateway")
     created_at = models.DateTimeField()
 
     class Meta:
@@ -113,10 +113,10 @@ class Payment(models.Model):
     created_at = models.DateTimeField()
     # Refunds not yet settled (pending or unknown at the gateway, or awaiting a manager's approval): counted against
     # the refundable amount so that the sum of all refunds can never pass what was captured.
-    amount_refund_pending = models.BigIntegerField(default=0)
-    disputed = models.BooleanField(default=False, help_text="An open dispute (chargeback): no refunds here")
+    amount_refund_pending = models.BigIntegerField(default=0, db_default=0)
+    disputed = models.BooleanField(default=False, db_default=False, help_text="An open dispute (chargeback): no refunds here")
     # The idempotency key sent to the gateway with the charge: the same on every retry of this one attempt.
-    gateway_key = models.CharField(max_length=64, blank=True)
+    gateway_key = models.CharField(max_length=64, blank=True, default="", db_default="")
     submitted_at = models.DateTimeField(null=True, blank=True, help_text="When the gateway was asked to charge")
     # The portal request that created this attempt (user id + Idempotency-Key, or a form token): executes once.
     request_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
@@ -165,14 +165,14 @@ class Refund(models.Model):
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=255, blank=True)  # the agent's words (older refunds: only these)
-    reason_code = models.CharField(max_length=24, choices=Reason.choices, blank=True)
+    reason_code = models.CharField(max_length=24, choices=Reason.choices, blank=True, default="", db_default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     # The idempotency key sent to the gateway: chosen with the row, the same on every retry of this refund.
     idempotency_key = models.CharField(max_length=80, blank=True)
     created_at = models.DateTimeField()
-    gateway_ref = models.CharField(max_length=64, blank=True)
-    failure_message = models.CharField(max_length=255, blank=True)
+    gateway_ref = models.CharField(max_length=64, blank=True, default="", db_default="")
+    failure_message = models.CharField(max_length=255, blank=True, default="", db_default="")
     submitted_at = models.DateTimeField(null=True, blank=True, help_text="When the gateway was asked to refund")
     settled_at = models.DateTimeField(null=True, blank=True)
     request_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
@@ -287,3 +287,29 @@ class SandboxFault(models.Model):
     fault = models.CharField(max_length=24, choices=Fault.choices)
     created_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+
+
+class PaymentRules(models.Model):
+    """The refund and credit knobs an Admin sets in Configuration (one row; defaults from the environment).
+    payments/policy.py is where they are applied. Limits are in minor units of the reporting currency."""
+
+    default_refund_window_days = models.PositiveSmallIntegerField(
+        help_text="Days after a payment during which it may be refunded without approval, unless its plan or "
+                  "storefront sets its own window")
+    agent_refund_limit = models.BigIntegerField(help_text="Largest refund an agent makes without approval")
+    manager_refund_limit = models.BigIntegerField(help_text="Largest refund a manager makes without approval")
+    agent_credit_limit = models.BigIntegerField(help_text="Largest credit grant an agent makes without approval")
+    manager_credit_limit = models.BigIntegerField(help_text="Largest credit grant a manager makes without approval")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "refund and credit rules"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="payment_rules_single_row"),
+            models.CheckConstraint(condition=Q(agent_refund_limit__gte=0) & Q(manager_refund_limit__gte=0)
+                                   & Q(agent_credit_limit__gte=0) & Q(manager_credit_limit__gte=0),
+                                   name="payment_rules_limits_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return "Refund and credit rules"

@@ -161,3 +161,34 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
                 .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("created_at", "id")))
                 .order_by("created_at", "id"))
     return InvoiceDocument(invoice=invoice, payments=list(payments))
+
+
+# ---- What the money actions on a list of payments may do (the profile's Payments tab) ---------------------------
+
+def payment_row_actions(customer, payments: list[Payment], user) -> None:
+    """Give each payment of one customer `refund_block` and `retry_block`: "" when the action is offered, else the
+    sentence its disabled button shows. Three queries whatever the number of rows."""
+    from customers.models import Customer
+    from payments.charges import default_method, retry_verdict
+    from payments.policy import refund_refusal
+    from portal.roles import Cap, has_capability
+
+    may_refund = has_capability(user, Cap.REFUND_PAYMENTS)
+    may_retry = has_capability(user, Cap.RETRY_PAYMENTS)
+    customer = Customer.objects.select_related("storefront").get(pk=customer.pk)
+    method = default_method(customer.pk) if may_retry else None
+    failed_invoices = {p.invoice_id for p in payments if p.status == Payment.Status.FAILED and p.invoice_id}
+    latest: dict[int, Payment] = {}
+    if may_retry and failed_invoices:
+        for attempt in (Payment.objects.filter(invoice_id__in=failed_invoices)
+                        .order_by("invoice_id", "-created_at", "-id").distinct("invoice_id")
+                        .only("id", "public_id", "invoice_id", "status")):
+            latest[attempt.invoice_id] = attempt
+    for payment in payments:
+        payment.customer = customer
+        refusal = refund_refusal(payment) if may_refund else None
+        payment.refund_block = refusal.reason if refusal else ""
+        payment.retry_block = ""
+        if may_retry and payment.status == Payment.Status.FAILED:
+            verdict = retry_verdict(payment, method=method, latest=latest.get(payment.invoice_id))
+            payment.retry_block = verdict.reason if verdict.refused else ""

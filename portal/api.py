@@ -126,8 +126,12 @@ def _csrf_failure(request):
     return check.process_view(request, None, (), {})
 
 
-def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | dict[str, str] | None = None):
+def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | dict[str, str] | None = None,
+             commits_in_steps: bool = False):
     """Wrap a JSON endpoint: auth, method, capability, errors as JSON, Idempotency-Key, source = "api".
+
+    `commits_in_steps`: the endpoint commits more than once (it calls a payment gateway between its intent and its
+    outcome), so Idempotency-Key must not wrap it in one transaction (portal/idempotency.py says how it stays once).
 
     `capability` is the endpoint's one declaration (portal/access.py): one for every method, or one per method
     (`{"GET": Cap.VIEW_CUSTOMERS, "PATCH": Cap.EDIT_CUSTOMERS}`). 403 before the endpoint runs without it. None:
@@ -178,7 +182,7 @@ def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | dict[str,
 
             if request.method in WRITE_METHODS and idempotency.HEADER in request.headers:
                 try:
-                    return idempotency.run_once(request, run)
+                    return idempotency.run_once(request, run, commits_in_steps=commits_in_steps)
                 except ApiError as exc:
                     return error_response(exc.status, exc.code, exc.message)
             return run()

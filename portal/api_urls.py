@@ -7,6 +7,7 @@ from portal import api_views
 urlpatterns = [
     path("me", api_views.me, name="api_me"),
     path("", include("customers.api_urls")),
+    path("", include("payments.api_urls")),
     path("", include("support.api_urls")),
     path("", include("support.escalation_api_urls")),
 ]

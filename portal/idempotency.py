@@ -10,8 +10,14 @@
    IdempotentRequest.KEY_MAX_LENGTH or not printable ASCII → 400.
 
 The endpoint runs inside the transaction that stores its response, so the change and the stored response are
-committed together or not at all. Endpoints must therefore leave network calls to tasks sent on commit (the
-gateway rule asks the same).
+committed together or not at all.
+
+Endpoints that call a payment gateway cannot run inside one transaction (the gateway rule: record the intent,
+commit, call, record the outcome). They run with `commits_in_steps=True`: instead of the row lock, a session-level
+advisory lock on the reservation keeps duplicates waiting while the endpoint commits its own steps, and the
+answer is stored after it. If the process dies in between, the key has no stored answer and a retry runs the
+endpoint again: such endpoints pass the key on to their service (`request_key`), which finds what the first run
+created and answers with it, so the action still happens once.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from portal.models import IdempotentRequest
 
 HEADER = "Idempotency-Key"
 WAIT_SECONDS = 15  # how long a duplicate waits for the first request to finish before it gets a 409
+_ADVISORY_NAMESPACE = 7301  # first key of pg_advisory_lock(int, int): reservations of endpoints run in steps
 _VALID_KEY = re.compile(rf"^[\x21-\x7e]{{1,{IdempotentRequest.KEY_MAX_LENGTH}}}$")
 
 
@@ -58,7 +65,13 @@ def _replay(record: IdempotentRequest) -> JsonResponse:
     return response
 
 
-def run_once(request, run: Callable[[], HttpResponse]) -> HttpResponse:
+def request_key(request) -> str | None:
+    """The request's Idempotency-Key as a service's `request_key` (unique per user), or None without one."""
+    raw = request.headers.get(HEADER)
+    return f"api:{request.user.pk}:{_checked_key(raw)}" if raw else None
+
+
+def run_once(request, run: Callable[[], HttpResponse], *, commits_in_steps: bool = False) -> HttpResponse:
     """Answer a write request: run it, or replay the answer it got the first time it was sent with this key.
 
     Raises ApiError for a bad key, a key reused for another request, or one still running after WAIT_SECONDS.
@@ -69,6 +82,8 @@ def run_once(request, run: Callable[[], HttpResponse]) -> HttpResponse:
         [IdempotentRequest(user=request.user, key=key, fingerprint=fingerprint, method=request.method,
                            path=request.path[:255])],
         ignore_conflicts=True)
+    if commits_in_steps:
+        return _run_in_steps(request, run, key, fingerprint)
     try:
         with transaction.atomic():  # 2. run under the reservation's lock
             with connection.cursor() as cursor:
@@ -85,16 +100,48 @@ def run_once(request, run: Callable[[], HttpResponse]) -> HttpResponse:
             if response.status_code >= 500:
                 transaction.set_rollback(True)  # not stored: the client may retry with the same key
                 return response
-            record.status_code = response.status_code
-            record.response_body = json.loads(response.content or b"null")
-            record.customer_ids = disclosed_customer_ids()
-            record.save(update_fields=["status_code", "response_body", "customer_ids"])
+            _store(record, response)
             return response
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
             raise
         raise ApiError(409, "idempotency_in_progress",
                        f"A request with this {HEADER} is still being processed. Retry in a few seconds.")
+
+
+def _store(record: IdempotentRequest, response: HttpResponse) -> None:
+    record.status_code = response.status_code
+    record.response_body = json.loads(response.content or b"null")
+    record.customer_ids = disclosed_customer_ids()
+    record.save(update_fields=["status_code", "response_body", "customer_ids"])
+
+
+def _run_in_steps(request, run: Callable[[], HttpResponse], key: str, fingerprint: str) -> HttpResponse:
+    record_id = IdempotentRequest.objects.values_list("pk", flat=True).get(user=request.user, key=key)
+    with connection.cursor() as cursor:  # waits like the row lock would, then gives up with a 409
+        cursor.execute("SET lock_timeout = %s", [f"{WAIT_SECONDS}s"])
+        try:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [_ADVISORY_NAMESPACE, record_id])
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) != "55P03":
+                raise
+            raise ApiError(409, "idempotency_in_progress",
+                           f"A request with this {HEADER} is still being processed. Retry in a few seconds.") from None
+        finally:
+            cursor.execute("SET lock_timeout = DEFAULT")
+    try:
+        record = IdempotentRequest.objects.get(pk=record_id)
+        if record.fingerprint != fingerprint:
+            raise ApiError(409, "idempotency_conflict", f"This {HEADER} was already used with a different request.")
+        if record.status_code is not None:
+            return _replay(record)
+        response = run()
+        if response.status_code < 500:
+            _store(record, response)
+        return response
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_ADVISORY_NAMESPACE, record_id])
 
 
 def purge_expired() -> int:

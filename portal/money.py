@@ -31,6 +31,29 @@ def minor_to_decimal(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-get_currency_precision(currency))
 
 
+class InvalidAmount(ValueError):
+    """Text that is not an amount of the currency (the message says why, for the form)."""
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """'12.50' in USD → 1250 minor units. Refuses signs, exponents, separators and more decimals than the currency
+    has (a fraction of a minor unit cannot be paid or refunded)."""
+    text = (text or "").strip().replace(",", "")
+    digits = get_currency_precision(currency)
+    if not re.fullmatch(r"\d{1,12}(\.\d+)?", text):
+        raise InvalidAmount("Enter an amount like 12.50.")
+    whole, _, fraction = text.partition(".")
+    if len(fraction) > digits:
+        raise InvalidAmount(f"{currency} amounts have at most {digits} decimal place{'s' if digits != 1 else ''}."
+                            if digits else f"{currency} amounts have no decimal places.")
+    return int(whole) * 10**digits + int(fraction.ljust(digits, "0") or 0)
+
+
+def decimal_text(amount: int, currency: str) -> str:
+    """The inverse of parse_amount, for form fields: 1250 USD → '12.50'."""
+    return f"{minor_to_decimal(amount, currency):f}"
+
+
 @lru_cache(maxsize=8192)  # babel re-parses the pattern each call; prices repeat, so pages mostly hit the cache
 def format_money(amount: int, currency: str, locale: str = "en_US") -> str:
     return format_currency(minor_to_decimal(amount, currency), currency, locale=locale)

@@ -254,6 +254,8 @@ CELERY_BEAT_SCHEDULE = {
     "mrr-reporting-recompute-daily": {"task": "customers.mrr_reporting_recompute", "schedule": 24 * 60 * 60},
     # Emails whose task was lost (a worker died; the embedded broker does not redeliver) or stuck while sending.
     "email-messages-recover": {"task": "support.email_messages_recover", "schedule": 5 * 60},
+    # Charges and refunds whose gateway answer was unclear (a timeout) or never came (a process died).
+    "payments-reconcile": {"task": "payments.reconcile", "schedule": 60},
 }
 # How long an Idempotency-Key and its stored response are kept (a retry after that runs the request again).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
@@ -263,6 +265,9 @@ CELERY_TIMEZONE = TIME_ZONE
 PORTAL = {
     "DEFAULT_REFUND_WINDOW_DAYS": env.int("DEFAULT_REFUND_WINDOW_DAYS", default=30),
     "AGENT_REFUND_LIMIT": env.int("AGENT_REFUND_LIMIT_MINOR", default=10000),
+    "MANAGER_REFUND_LIMIT": env.int("MANAGER_REFUND_LIMIT_MINOR", default=100000),
+    "AGENT_CREDIT_LIMIT": env.int("AGENT_CREDIT_LIMIT_MINOR", default=5000),
+    "MANAGER_CREDIT_LIMIT": env.int("MANAGER_CREDIT_LIMIT_MINOR", default=50000),
     "MAX_TRIAL_DAYS": env.int("MAX_TRIAL_DAYS", default=90),
     "DUNNING_RETRY_DAYS": env.list("DUNNING_RETRY_DAYS", cast=int, default=[1, 3, 5, 7]),
     "BULK_ROW_LIMIT": env.int("BULK_ROW_LIMIT", default=1000),

@@ -48,6 +48,7 @@ class World:
     ticket: object = None
     payment: object = None
     escalation: object = None
+    captured: object = None
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def world(agent, manager):
                                   note=NOTE_TEXT, actor=agent)
     subject.refresh_from_db()
     return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed,
-                 escalation=escalation)
+                 escalation=escalation, captured=payment)
 
 
 def personal_values(customer) -> list[str]:
@@ -100,6 +101,18 @@ def _subject(world):
 
 def _ticket(world):
     return {"ticket_id": world.ticket.public_id}
+
+
+def _captured(world):
+    return {"public_id": world.captured.public_id}
+
+
+def _failed(world):
+    return {"public_id": world.payment.public_id}
+
+
+REFUND = {"amount": "5.00", "reason": "duplicate"}
+CREDIT = {"direction": "grant", "amount": "5.00", "reason": "Outage"}
 
 
 def _ticket_api(world):
@@ -261,6 +274,31 @@ CALLS = [
     # Invoices: name and billing address
     Call("payments:invoice", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
     Call("payments:invoice_pdf", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
+    # Money actions: the dialogs are rendered for the payment and its customer; a valid write answers with a
+    # redirect to the Payments tab (htmx: HX-Redirect, no body), an invalid one with the form again
+    Call("payments:refund_new", discloses=True, kwargs=_captured),
+    Call("payments:refund_new", kind="htmx", discloses=True, kwargs=_captured, target="money-body"),
+    Call("payments:refund_preview", kind="htmx", discloses=True, kwargs=_captured, query={"amount": "3.00"},
+         target="refund-verdict"),
+    Call("payments:refund_create", "post", "htmx", False, _captured, REFUND, note="valid"),
+    Call("payments:refund_create", "post", "htmx", True, _captured, {**REFUND, "amount": "x"}, note="invalid"),
+    Call("payments:refund_create", "post", "page", False, _captured, REFUND, note="redirects"),
+    Call("payments:retry", "post", "htmx", False, _failed, {}, note="refused"),
+    Call("payments:retry", "post", "page", False, _failed, {}, note="redirects"),
+    Call("payments:credit_new", discloses=True, kwargs=_subject),
+    Call("payments:credit_new", kind="htmx", discloses=True, kwargs=_subject, target="money-body"),
+    Call("payments:credit_create", "post", "htmx", False, _subject, CREDIT, note="valid"),
+    Call("payments:credit_create", "post", "htmx", True, _subject, {**CREDIT, "amount": "-1"}, note="invalid"),
+    Call("payments:credit_create", "post", "page", False, _subject, CREDIT, note="redirects"),
+    Call("api_payment_detail", kind="api", discloses=True, kwargs=_captured),
+    Call("api_payment_refunds", kind="api", discloses=True, kwargs=_captured),
+    Call("api_payment_refunds", "post", "api", True, _captured, {"amount": 500, "reason": "duplicate"}),
+    Call("api_payment_refunds", "post", "api", False, _captured, {"amount": "5", "reason": "duplicate"},
+         note="invalid"),
+    Call("api_payment_retry", "post", "api", False, _failed, {}, note="refused"),
+    Call("api_customer_credits", kind="api", discloses=True, kwargs=_subject),
+    Call("api_customer_credits", "post", "api", True, _subject, {"amount": 500, "reason": "Outage"}),
+    Call("api_customer_credits", "post", "api", False, _subject, {"amount": 0, "reason": "Outage"}, note="invalid"),
     # Payment providers' signed events: the answer says only whether the event was taken
     Call("webhooks:stripe", "post", persona=None, data={"id": "evt_walk"}, note="unsigned"),
     # JSON API

@@ -102,6 +102,7 @@ class World:
     ticket: object
     escalation_id: str = ""
     tag: str = "vip"
+    payment_id: str = ""
 
 
 def _build_world(admin) -> World:
@@ -113,15 +114,20 @@ def _build_world(admin) -> World:
                          payment=failed)
     ticket_comment_add(ticket=ticket, body="Checked the gateway", public=False, actor=admin)
     escalation = escalation_raise(customer=customer, reason="complaint", actor=admin)
+    captured = Payment.objects.filter(customer=customer, status__in=Payment.CAPTURED_STATUSES).first()
     return World(admin=admin, customer=customer, invoice=Invoice.objects.filter(customer=customer).first(),
-                 token_id=token.pk, api_secret=secret, ticket=ticket, escalation_id=escalation.public_id)
+                 token_id=token.pk, api_secret=secret, ticket=ticket, escalation_id=escalation.public_id,
+                 payment_id=(captured or failed).public_id)
 
 
 def _real_kwargs(route: Route, world: World) -> dict:
     values = {}
     for name in route.kwargs:
         if name == "public_id":
-            values[name] = (world.invoice.public_id if route.name.startswith("payments:")
+            values[name] = (world.invoice.public_id if route.name.startswith("payments:invoice")
+                            else world.payment_id if route.name.startswith(("payments:refund", "payments:retry",
+                                                                            "api_payment"))
+                            else world.customer.public_id if route.name.startswith("payments:credit")
                             else world.ticket.public_id if route.name.startswith("api_ticket")
                             else world.customer.public_id)
         elif name == "ticket_id":

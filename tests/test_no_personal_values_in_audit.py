@@ -155,7 +155,104 @@ def _escalation_resolve(customer, actor):
 
 
 # How to call each write service with the customer above ("module.function": call(customer, actor)).
+def _paying_customer(customer):
+    from tests.factories import PaymentMethodFactory
+
+    PaymentMethodFactory(customer=customer, gateway="sandbox", gateway_ref="pm_card_visa")
+
+
+def _open_invoice(customer):
+    from tests.factories import InvoiceFactory
+
+    return InvoiceFactory(customer=customer, status="open", subtotal=2_000)
+
+
+def _refund_issue(customer, actor):
+    from payments.refunds import refund_issue
+    from tests.factories import PaymentFactory
+
+    refund_issue(payment=PaymentFactory(customer=customer, amount=5_000), amount=100, reason_code="duplicate",
+                 note=NOTE_BODY, actor=actor)
+
+
+def _payment_retry(customer, actor):
+    from payments.charges import payment_retry
+    from tests.factories import PaymentFactory
+
+    _paying_customer(customer)
+    failed = PaymentFactory(customer=customer, status="failed", invoice=_open_invoice(customer))
+    payment_retry(payment=failed, actor=actor)
+
+
+def _invoice_charge(customer, actor):
+    from payments.charges import invoice_charge
+
+    _paying_customer(customer)
+    invoice_charge(invoice=_open_invoice(customer), actor=actor, why="test")
+
+
+def _invoice_charge_outstanding(customer, actor):
+    from payments.charges import invoice_charge_outstanding
+    from tests.factories import PaymentFactory
+
+    _paying_customer(customer)
+    PaymentFactory(customer=customer, status="failed", invoice=_open_invoice(customer))
+    invoice_charge_outstanding(customer=customer, actor=actor)
+
+
+def _credit_grant(customer, actor):
+    from payments.credit import credit_grant
+
+    credit_grant(customer=customer, amount=500, reason=NOTE_BODY, actor=actor)
+
+
+def _credit_debit(customer, actor):
+    from payments.credit import credit_debit, credit_grant
+
+    credit_grant(customer=customer, amount=500, reason=NOTE_BODY, actor=actor)
+    credit_debit(customer=customer, amount=200, reason=NOTE_BODY, actor=actor)
+
+
+def _credit_apply_to_invoice(customer, actor):
+    from payments.credit import credit_apply_to_invoice, credit_grant
+
+    credit_grant(customer=customer, amount=500, reason=NOTE_BODY, actor=actor)
+    invoice = _open_invoice(customer)
+    invoice.customer = customer
+    credit_apply_to_invoice(invoice=invoice, actor=actor)
+
+
+def _charge_outcome_record(customer, actor):
+    from payments.gateways.base import ChargeResult
+    from payments.outcomes import charge_outcome_record
+    from tests.factories import PaymentFactory
+
+    payment = PaymentFactory(customer=customer, status="pending", invoice=_open_invoice(customer))
+    charge_outcome_record(payment.pk, ChargeResult("succeeded", ref="ch_x"), actor=actor)
+
+
+def _refund_outcome_record(customer, actor):
+    from payments.gateways.base import RefundResult
+    from payments.models import Refund
+    from payments.outcomes import refund_outcome_record
+    from tests.factories import PaymentFactory
+
+    payment = PaymentFactory(customer=customer, amount_refund_pending=100)
+    refund = Refund.objects.create(payment=payment, amount=100, currency="USD", created_at=payment.created_at,
+                                   reason=NOTE_BODY)
+    refund_outcome_record(refund.pk, RefundResult("succeeded", ref="re_x"), actor=actor)
+
+
 SERVICES = {
+    "payments.refunds.refund_issue": _refund_issue,
+    "payments.charges.payment_retry": _payment_retry,
+    "payments.charges.invoice_charge": _invoice_charge,
+    "payments.charges.invoice_charge_outstanding": _invoice_charge_outstanding,
+    "payments.credit.credit_grant": _credit_grant,
+    "payments.credit.credit_debit": _credit_debit,
+    "payments.credit.credit_apply_to_invoice": _credit_apply_to_invoice,
+    "payments.outcomes.charge_outcome_record": _charge_outcome_record,
+    "payments.outcomes.refund_outcome_record": _refund_outcome_record,
     "customers.services.customer_note_add": _note_add,
     "customers.services.customer_tag_add": _tag_add,
     "customers.services.customer_tag_remove": _tag_remove,
@@ -174,6 +271,14 @@ SERVICES = {
 }
 # Functions that look like services (keyword-only `actor`) but are not writes a caller makes: why, by name.
 NOT_SERVICES: dict[str, str] = {
+    "payments.policy.refund_verdict": "a read: what the refund policy answers for this actor",
+    "payments.policy.credit_verdict": "a read: what the credit limit answers for this actor",
+    "payments.charges.retry_verdict": "a read: whether this actor may retry the payment",
+    "payments.outcomes.invoice_settle_if_covered": "a step of charge_outcome_record and credit_apply_to_invoice "
+                                                   "(both exercised here), inside their transaction",
+    "payments.gateway_calls.charge_submit": "the gateway call, made outside any transaction; what it learns is "
+                                            "recorded by payments.outcomes.charge_outcome_record (exercised here)",
+    "payments.gateway_calls.refund_submit": "the same for refunds: payments.outcomes.refund_outcome_record",
     "portal.audit.audit_record": "the kernel call every service makes to write the audit row",
     "portal.selectors.audit_events": "a read: `actor` filters the audit log by username",
 }

@@ -233,9 +233,10 @@ def customer_subscriptions(customer: Customer) -> list[Subscription]:
 
 # The tab queries load only the columns the tab shows: building fewer and narrower model instances is a
 # measurable part of the page's time (the invoice's JSON lines and the actor's password hash are never needed).
-PAYMENT_ROW_FIELDS = ("public_id", "customer_id", "amount", "amount_refunded", "currency", "status", "failure_message",
-                      "created_at", "payment_method__kind", "payment_method__brand", "payment_method__last4",
-                      "invoice__public_id", "invoice__number")
+PAYMENT_ROW_FIELDS = ("public_id", "customer_id", "amount", "amount_refunded", "amount_refund_pending", "currency",
+                      "status", "failure_code", "failure_message", "decline_type", "disputed", "gateway", "created_at",
+                      "payment_method__kind", "payment_method__brand", "payment_method__last4",
+                      "invoice__public_id", "invoice__number", "invoice__status")
 ACTIVITY_ROW_FIELDS = ("customer_id", "created_at", "kind", "action", "source", "summary", "payload", "actor__username")
 
 

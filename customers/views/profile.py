@@ -21,6 +21,7 @@ from customers.selectors.profile import (
     DEFAULT_TAB, TABS, customer_activity, customer_notes, customer_payments, customer_subscriptions,
     customer_tag_names, tag_suggestions,
 )
+from payments.selectors import payment_row_actions
 from portal.access import require_capability
 from portal.roles import Cap, has_capability
 from portal.write_views import write_view
@@ -57,8 +58,9 @@ def _subscriptions_tab(request, customer) -> dict:
 
 
 def _payments_tab(request, customer) -> dict:
-    return {"page": customer_payments(customer, after=_query(PageForm, request).get("cursor")),
-            "invoice_base_url": invoice_base_url()}
+    page = customer_payments(customer, after=_query(PageForm, request).get("cursor"))
+    payment_row_actions(customer, page.rows, request.user)
+    return {"page": page, "invoice_base_url": invoice_base_url()}
 
 
 def _activity_tab(request, customer) -> dict:

@@ -40,3 +40,11 @@ def select_options(field):
     return format_html_join("", '<option value="{}"{}>{}</option>', (
         (value, mark_safe(" selected") if str(value) == current else "", label)
         for value, label in field.field.choices))
+
+
+@register.simple_tag
+def form_token() -> str:
+    """A fresh one-time token for a form that must execute once however often it is submitted (payments/forms.py)."""
+    import uuid
+
+    return uuid.uuid4().hex

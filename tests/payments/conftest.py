@@ -1,9 +1,13 @@
-"""A localstripe server (a stateful fake of Stripe's API, from the dev dependencies) for the Stripe adapter's tests.
+"""Fixtures for the money tests.
 
-It is started once per test session on 127.0.0.1 and a free port, and the `stripe_settings` fixture points the
-portal at it. localstripe is started through its aiohttp app rather than its `localstripe` script, for two reasons:
-the script listens on every interface, and it writes its whole store to /tmp/localstripe.pickle after each write,
-a path every localstripe on the machine shares.
+Money tests call the sandbox gateway after real commits (a gateway call is never made inside a transaction), so
+most of them run on `transactional_db`; `money_db` also restores what the flush between such tests removes.
+
+The Stripe adapter's tests run against a localstripe server (a stateful fake of Stripe's API, from the dev
+dependencies), started once per test session on 127.0.0.1 and a free port; the `stripe_settings` fixture points
+the portal at it. localstripe is started through its aiohttp app rather than its `localstripe` script, for two
+reasons: the script listens on every interface, and it writes its whole store to /tmp/localstripe.pickle after each
+write, a path every localstripe on the machine shares.
 """
 
 from __future__ import annotations
@@ -17,6 +21,24 @@ import urllib.error
 import urllib.request
 
 import pytest
+
+
+@pytest.fixture
+def money_db(transactional_db):
+    from portal.roles import sync_roles
+
+    sync_roles()  # the flush after a transactional test removes the groups the data migration made
+
+
+@pytest.fixture
+def people(money_db):
+    from tests.factories import UserFactory
+
+    return (UserFactory(username="ann", role="Agent"), UserFactory(username="max", role="Manager"),
+            UserFactory(username="mia", role="Manager"))
+
+
+# ---- localstripe -------------------------------------------------------------------------------------------------
 
 SECRET_KEY = "sk_test_portal"
 WEBHOOK_SECRET = "whsec_test_portal"
