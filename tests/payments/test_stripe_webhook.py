@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+import stripe
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -160,7 +161,8 @@ def test_charge_refunded_settles_each_refund_it_lists(client, payment):
 
 @pytest.mark.parametrize("closed_as, disputed_after", [("won", False), ("lost", True)])
 def test_disputes_open_and_close(client, payment, closed_as, disputed_after):
-    dispute = {"id": "dp_1", "object": "dispute", "charge": "ch_1", "payment_intent": "pi_1", "status": "needs_response"}
+    dispute = {"id": "dp_1", "object": "dispute", "charge": "ch_1", "payment_intent": "pi_1",
+               "status": "needs_response"}
     post(client, event("charge.dispute.created", dispute))
     payment.refresh_from_db()
     assert payment.disputed is True
@@ -269,7 +271,7 @@ def test_the_same_event_delivered_five_times_at_once_applies_once(live_server, p
 @pytest.mark.django_db(transaction=True)
 def test_localstripe_delivers_a_signed_payment_intent_succeeded(live_server, stripe_settings, localstripe_url):
     """localstripe signs its events like Stripe and posts them about a second after they happen."""
-    api = __import__("stripe").StripeClient(SECRET_KEY, base_addresses={"api": localstripe_url}).v1
+    api = stripe.StripeClient(SECRET_KEY, base_addresses={"api": localstripe_url}).v1
     customer = api.customers.create(params={}).id
     method = api.payment_methods.create(params={"type": "card", "card": {
         "number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}).id
