@@ -299,6 +299,8 @@ CALLS = [
     Call("api_customer_credits", kind="api", discloses=True, kwargs=_subject),
     Call("api_customer_credits", "post", "api", True, _subject, {"amount": 500, "reason": "Outage"}),
     Call("api_customer_credits", "post", "api", False, _subject, {"amount": 0, "reason": "Outage"}, note="invalid"),
+    # Payment providers' signed events: the answer says only whether the event was taken
+    Call("webhooks:stripe", "post", persona=None, data={"id": "evt_walk"}, note="unsigned"),
     # JSON API
     Call("api_me", kind="api"),
     Call("api_customer_list", kind="api", discloses=True, query={"q": "zebulonqx"}),

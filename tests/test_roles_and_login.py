@@ -9,7 +9,7 @@ from portal.roles import ROLE_CAPABILITIES, Cap, has_capability
 # Views any signed-in user may open (their own settings, sign-out) or that need no login at all.
 OPEN_TO_ANY_SIGNED_IN_USER = {"home", "logout", "portal:settings", "portal:api_token_create",
                               "portal:api_token_revoke", "api_me"}
-PUBLIC = {"login", "healthz", "favicon"}
+PUBLIC = {"login", "healthz", "favicon", "webhooks:stripe"}  # the webhook checks Stripe's signature instead
 
 
 def _named_patterns(resolver=None, namespace=""):
