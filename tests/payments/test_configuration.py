@@ -13,6 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_an_admin_changes_the_rules_and_the_policy_follows(admin_user, agent, client_for):
+    admin_user.is_staff = True  # as the seed creates the Admin persona: staff, so Django's admin opens
+    admin_user.save(update_fields=["is_staff"])
     client = client_for(admin_user)
     assert client.get("/admin/payments/paymentrules/").status_code == 200
     rules = PaymentRules.objects.get()
