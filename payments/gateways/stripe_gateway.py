@@ -195,7 +195,9 @@ class StripeGateway:
         except stripe.StripeError as error:  # never confirmed: this request charged nothing, whatever happened
             return _not_started(error)
         try:
-            confirmed = self.v1.payment_intents.confirm(intent.id, options={"idempotency_key": f"{key}:confirm"})
+            confirmed = self.v1.payment_intents.confirm(
+                intent.id, params={"off_session": True} if settings.STRIPE_OFF_SESSION else None,
+                options={"idempotency_key": f"{key}:confirm"})
         except stripe.CardError as error:
             return _decline(_card_error_code(error), error.user_message or "", intent.id)
         except stripe.StripeError as error:

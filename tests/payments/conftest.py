@@ -95,4 +95,5 @@ def stripe_settings(settings, localstripe_url):
     settings.STRIPE_PUBLISHABLE_KEY = "pk_test_portal"
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     settings.GATEWAY_TIMEOUT_SECONDS = 10
+    settings.STRIPE_OFF_SESSION = False  # localstripe refuses the parameter
     return settings
