@@ -119,7 +119,7 @@ def _store(record: IdempotentRequest, response: HttpResponse) -> None:
 def _run_in_steps(request, run: Callable[[], HttpResponse], key: str, fingerprint: str) -> HttpResponse:
     record_id = IdempotentRequest.objects.values_list("pk", flat=True).get(user=request.user, key=key)
     with connection.cursor() as cursor:  # waits like the row lock would, then gives up with a 409
-        cursor.execute("SET lock_timeout = %s", [f"{WAIT_SECONDS}s"])
+        cursor.execute(f"SET lock_timeout = '{int(WAIT_SECONDS)}s'")
         try:
             cursor.execute("SELECT pg_advisory_lock(%s, %s)", [_ADVISORY_NAMESPACE, record_id])
         except OperationalError as error:

@@ -284,6 +284,9 @@ STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 # Empty: Stripe itself. A URL: a Stripe-compatible server (localstripe in tests and demos).
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Confirm renewals and retries as off-session charges (Stripe then applies the exemptions for merchant-initiated
+# payments instead of asking the absent customer to authenticate). localstripe refuses the parameter: off there.
+STRIPE_OFF_SESSION = env.bool("STRIPE_OFF_SESSION", default=not STRIPE_API_BASE)
 # How long the sandbox's "pending" test card stays pending before it settles as succeeded.
 SANDBOX_SETTLE_SECONDS = env.int("SANDBOX_SETTLE_SECONDS", default=120)
 

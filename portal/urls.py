@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("support.urls")),  # /tickets/…, and the support pages under /customers/<cus_…>/
     path("", include("payments.urls")),  # /invoices/…, /payments/<pay_…>/…, /customers/<cus_…>/credit/…
     path("", include("payments.card_link_urls")),  # /pay/card/<token>/, the send dialog under /customers/<cus_…>/
+    path("webhooks/", include("payments.webhook_urls")),  # payment providers' signed events
     path("escalations/", include("support.escalation_urls")),
     path("api/v1/", include("portal.api_urls")),
     path("admin/", admin.site.urls),

@@ -13,3 +13,6 @@ from portal.settings import *  # noqa: E402,F403
 # database). Tests of the real broker build their own URLs (tests/test_celery_roundtrip.py).
 CELERY_BROKER_URL = "memory://"
 CELERY_RESULT_BACKEND = "cache+memory://"
+# Stripe's webhook checks signatures against this (the route walks reach its signature check, not a refusal
+# for want of a secret); tests of the Stripe gateway point it at a localstripe server (tests/payments/conftest.py).
+STRIPE_WEBHOOK_SECRET = "whsec_tests"

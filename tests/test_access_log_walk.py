@@ -328,6 +328,8 @@ CALLS = [
     Call("api_customer_credits", kind="api", discloses=True, kwargs=_subject),
     Call("api_customer_credits", "post", "api", True, _subject, {"amount": 500, "reason": "Outage"}),
     Call("api_customer_credits", "post", "api", False, _subject, {"amount": 0, "reason": "Outage"}, note="invalid"),
+    # Payment providers' signed events: the answer says only whether the event was taken
+    Call("webhooks:stripe", "post", persona=None, data={"id": "evt_walk"}, note="unsigned"),
     # JSON API
     Call("api_me", kind="api"),
     Call("api_customer_list", kind="api", discloses=True, query={"q": "zebulonqx"}),
@@ -396,7 +398,7 @@ def test_the_walk_knows_every_route():
 
 
 # Configuration that the admin edits and that holds nobody's personal data.
-ADMIN_CONFIGURATION = ["support.EmailTemplate"]
+ADMIN_CONFIGURATION = ["customers.Storefront", "payments.PaymentRules", "subscriptions.Plan", "support.EmailTemplate"]
 
 
 def test_the_admin_shows_no_customer_data():

@@ -9,8 +9,9 @@ from portal.roles import ROLE_CAPABILITIES, Cap, has_capability
 # Views any signed-in user may open (their own settings, sign-out) or that need no login at all.
 OPEN_TO_ANY_SIGNED_IN_USER = {"home", "logout", "portal:settings", "portal:api_token_create",
                               "portal:api_token_revoke", "api_me"}
-# card_links:page: the customer's card-update page, reached from an emailed link whose signed token is the permission.
-PUBLIC = {"login", "healthz", "favicon", "card_links:page"}
+# card_links:page: the customer's card-update page, reached from an emailed link whose signed token is the permission;
+# the webhook checks Stripe's signature instead.
+PUBLIC = {"login", "healthz", "favicon", "card_links:page", "webhooks:stripe"}
 
 
 def _named_patterns(resolver=None, namespace=""):

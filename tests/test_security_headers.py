@@ -41,13 +41,17 @@ def samples(agent):
     escalation = escalation_raise(customer=customer, reason="complaint", actor=agent)
     card_token = card_link_token(card_link_send(customer=customer, actor=agent))
     common = {"public_id": customer.public_id, "tab": "payments", "name": tag.name, "token_id": token.pk,
-              "ticket_id": ticket.public_id, "escalation_id": escalation.public_id, "token": card_token}
-    return {"": common, "payments": {**common, "public_id": payment.invoice.public_id}}
+              "ticket_id": ticket.public_id, "escalation_id": escalation.public_id,
+              "token": card_token}
+    on_payment = {**common, "public_id": payment.public_id}
+    return {"": common, "payments": {**common, "public_id": payment.invoice.public_id},
+            **{f"payments:{name}": on_payment for name in ("refund_new", "refund_preview", "refund_create", "retry")},
+            "payments:credit_new": common, "payments:credit_create": common}
 
 
 def _path(name: str, params: tuple[str, ...], samples: dict) -> str:
     namespace = name.split(":")[0] if ":" in name else ""
-    values = samples.get(namespace, samples[""])
+    values = samples.get(name) or samples.get(namespace, samples[""])
     missing = [p for p in params if p not in values]
     assert not missing, f"{name}: add a sample value for {missing} to tests/test_security_headers.py"
     return reverse(name, kwargs={p: values[p] for p in params})

@@ -75,19 +75,19 @@ def test_it_emails_the_link_and_logs_only_its_id(customer, agent, django_capture
     assert hours == 72
     message = EmailMessage.objects.get()
     assert link.email == message and message.template.code == "card_update" and message.status == "sent"
-    url = card_links.card_link_url(link)
-    assert url.startswith("http://127.0.0.1:8000/pay/card/")
     assert len(mail.outbox) == 1
     sent = mail.outbox[0]
     assert sent.to == ["ada.byron@example.com"] and sent.subject == "Update your card, Ada"
-    assert "Hi Ada," in sent.body and "$12.00 due" in sent.body and url in sent.body
+    assert "Hi Ada," in sent.body and "$12.00 due" in sent.body
+    url = re.search(r"http://127\.0\.0\.1:8000/pay/card/([^/\s]+)/", sent.body)
+    assert url and card_links.card_link_from_token(url.group(1)) == link
     assert link.expires_at.strftime("%-d %B %Y") in sent.body
 
     event = AuditEvent.objects.get(action="payments.card_link.sent")
     assert event.data["link"] == link.public_id and event.data["email"] == message.public_id
     timeline = ActivityEvent.objects.get(action="card_link.sent")
     assert timeline.summary.startswith("Card-update link emailed (expires ") and timeline.kind == "payment"
-    token = card_link_token(link)
+    token = url.group(1)
     for row in AuditEvent.objects.all():
         assert token not in json.dumps(row.data) and "/pay/card/" not in json.dumps(row.data)
     assert all("/pay/card/" not in e.summary and token not in json.dumps(e.payload)
@@ -382,7 +382,7 @@ def test_with_stripe_the_page_mounts_elements_and_allows_only_stripes_origins(cu
     csp = response["Content-Security-Policy"]
     assert re.search(r"script-src 'self' https://js\.stripe\.com", csp)
     assert "frame-src https://hooks.stripe.com https://js.stripe.com" in csp
-    assert "connect-src 'self' https://api.stripe.com" in csp
+    assert "connect-src 'self' https://api.stripe.com https://js.stripe.com" in csp
     response = client.post(_page_url(link), {"setup_intent": "seti_123"})
     assert response.status_code == 200 and "card ending 4242 is saved" in response.content.decode()
     assert PaymentMethod.objects.get(customer=customer, is_default=True).gateway == "stripe"
