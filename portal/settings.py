@@ -254,7 +254,11 @@ CELERY_BEAT_SCHEDULE = {
     "mrr-reporting-recompute-daily": {"task": "customers.mrr_reporting_recompute", "schedule": 24 * 60 * 60},
     # Emails whose task was lost (a worker died; the embedded broker does not redeliver) or stuck while sending.
     "email-messages-recover": {"task": "support.email_messages_recover", "schedule": 5 * 60},
+    # Approval requests past their expiry end as expired and release what they held (portal/approvals.py).
+    "approvals-expire": {"task": "portal.approvals_expire", "schedule": 5 * 60},
 }
+# How long an approval request waits for a manager before it expires (and is never carried out).
+APPROVAL_EXPIRY_HOURS = env.int("APPROVAL_EXPIRY_HOURS", default=72)
 # How long an Idempotency-Key and its stored response are kept (a retry after that runs the request again).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 CELERY_TIMEZONE = TIME_ZONE
