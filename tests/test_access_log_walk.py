@@ -32,6 +32,7 @@ from tests.factories import (
     ActivityEventFactory, CustomerFactory, NoteFactory, PaymentFactory, PaymentMethodFactory, PlanFactory,
     SubscriptionFactory, TagFactory,
 )
+from tests.approval_kinds import request_tag
 from tests.support.factories import TicketFactory
 
 pytestmark = pytest.mark.django_db
@@ -48,10 +49,12 @@ class World:
     ticket: object = None
     payment: object = None
     escalation: object = None
+    approval: object = None  # pending, asked by the agent for the subject
+    own_approval: object = None  # pending, asked by the manager
 
 
 @pytest.fixture
-def world(agent, manager):
+def world(agent, manager, approval_kinds):
     plan = PlanFactory(code="pro-monthly", name="Pro Monthly", price=2500)
     subject = CustomerFactory(first_name="Zebulonqx", last_name="Quorvath", email="zebulonqx.old@pii.example",
                               phone="+1 555 0199", address_line1="Quillfeather Lane 7", city="Vexmoor",
@@ -78,9 +81,12 @@ def world(agent, manager):
     # An open escalation of one of the subject's tickets (a customer-level one can still be raised).
     escalation = escalation_raise(customer=subject, ticket=TicketFactory(customer=subject), reason="complaint",
                                   note=NOTE_TEXT, actor=agent)
+    # Approval requests about the subject: one the manager decides, one the manager asked for (not theirs to decide).
+    approval = request_tag(customer=subject, actor=agent, tag="loyal", note=NOTE_TEXT, amount=1200)
+    own_approval = request_tag(customer=subject, actor=manager, tag="partner")
     subject.refresh_from_db()
     return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed,
-                 escalation=escalation)
+                 escalation=escalation, approval=approval, own_approval=own_approval)
 
 
 def personal_values(customer) -> list[str]:
@@ -111,6 +117,14 @@ TICKET_NEW = {"subject": "Card question", "description": "Called about the decli
 
 def _escalation(world):
     return {"escalation_id": world.escalation.public_id}
+
+
+def _approval(world):
+    return {"approval_id": world.approval.public_id}
+
+
+def _own_approval(world):
+    return {"approval_id": world.own_approval.public_id}
 
 
 def _tab(tab):
@@ -258,6 +272,24 @@ CALLS = [
     Call("escalations:resolve", "post", "htmx", True, _escalation, {"note": ""}, persona="manager", note="invalid"),
     Call("escalations:resolve", "post", "page", False, _escalation, {"note": "Done"}, persona="manager",
          note="redirects"),
+    # Approvals: each request names its customer; the sidebar's count names nobody
+    Call("portal:approvals", persona="manager", discloses=True),
+    Call("portal:approvals", persona="manager", query={"tab": "decided"}, note="none-decided"),
+    Call("portal:approvals", discloses=True, query={"tab": "mine"}, note="mine"),
+    Call("portal:approvals", kind="htmx", persona="manager", discloses=True, target="approvals-more", note="more"),
+    Call("portal:approvals_badge", kind="htmx", persona="manager"),
+    Call("portal:approval_approve", "post", "htmx", True, _approval, {"comment": "Fine"}, persona="manager",
+         note="valid"),
+    Call("portal:approval_approve", "post", "htmx", True, _own_approval, {"comment": "Mine"}, persona="manager",
+         note="own-refused"),
+    Call("portal:approval_approve", "post", "page", False, _approval, {"comment": "Fine"}, persona="manager",
+         note="redirects"),
+    Call("portal:approval_reject", "post", "htmx", True, _approval, {"comment": "No"}, persona="manager",
+         note="valid"),
+    Call("portal:approval_reject", "post", "htmx", True, _approval, {"comment": ""}, persona="manager",
+         note="invalid"),
+    Call("portal:approval_reject", "post", "page", False, _approval, {"comment": "No"}, persona="manager",
+         note="redirects"),
     # Invoices: name and billing address
     Call("payments:invoice", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
     Call("payments:invoice_pdf", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
@@ -304,6 +336,15 @@ CALLS = [
     Call("api_escalation_list", kind="api", persona="manager", query={"status": "resolved"}, note="none-resolved"),
     Call("api_escalation_resolve", "post", "api", True, _escalation, {"note": "Done"}, persona="manager"),
     Call("api_escalation_resolve", "post", "api", False, _escalation, {"note": ""}, persona="manager",
+         note="invalid"),
+    Call("api_approval_list", kind="api", persona="manager", discloses=True),
+    Call("api_approval_list", kind="api", discloses=True, query={"mine": "1"}, note="mine"),
+    Call("api_approval_list", kind="api", persona="manager", query={"status": "failed"}, note="none-failed"),
+    Call("api_approval_detail", kind="api", persona="manager", discloses=True, kwargs=_approval),
+    Call("api_approval_approve", "post", "api", True, _approval, {"comment": "Fine"}, persona="manager"),
+    Call("api_approval_approve", "post", "api", False, _own_approval, {}, persona="manager", note="own-refused"),
+    Call("api_approval_reject", "post", "api", True, _approval, {"comment": "No"}, persona="manager"),
+    Call("api_approval_reject", "post", "api", False, _approval, {"comment": ""}, persona="manager",
          note="invalid"),
 ]
 

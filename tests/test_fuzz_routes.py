@@ -31,13 +31,16 @@ from hypothesis import strategies as st
 from customers.filters import PARAMETER_NAMES
 from customers.forms import ActivityFilterForm, NoteForm, OwnerForm, ProfileForm, TagForm
 from payments.models import Invoice, Payment
+from portal.approval_forms import ApprovalQueryForm, ApprovalTabForm, DecisionForm
 from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from portal.services import api_token_create
 from support.escalation_forms import EscalateForm, ResolveForm
 from support.escalations import escalation_raise
 from support.forms import QueueForm, TicketAssignForm, TicketCommentForm, TicketOpenForm, TicketStatusForm
 from support.services import ticket_comment_add, ticket_open
+from tests.approval_kinds import request_tag
 from tests.customers.test_profile import make_customer
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +104,7 @@ class World:
     api_secret: str
     ticket: object
     escalation_id: str = ""
+    approval_id: str = ""
     tag: str = "vip"
 
 
@@ -113,8 +117,11 @@ def _build_world(admin) -> World:
                          payment=failed)
     ticket_comment_add(ticket=ticket, body="Checked the gateway", public=False, actor=admin)
     escalation = escalation_raise(customer=customer, reason="complaint", actor=admin)
+    # Asked by someone else, so the admin may decide it (fuzzed decisions are rolled back with their request).
+    approval = request_tag(customer=customer, actor=UserFactory(username="requester", role="Agent"))
     return World(admin=admin, customer=customer, invoice=Invoice.objects.filter(customer=customer).first(),
-                 token_id=token.pk, api_secret=secret, ticket=ticket, escalation_id=escalation.public_id)
+                 token_id=token.pk, api_secret=secret, ticket=ticket, escalation_id=escalation.public_id,
+                 approval_id=approval.public_id)
 
 
 def _real_kwargs(route: Route, world: World) -> dict:
@@ -134,6 +141,8 @@ def _real_kwargs(route: Route, world: World) -> dict:
             values[name] = world.tag
         elif name == "escalation_id":
             values[name] = world.escalation_id
+        elif name == "approval_id":
+            values[name] = world.approval_id
         else:
             pytest.fail(f"{route}: give the URL parameter {name!r} a real value in _real_kwargs")
     return values
@@ -147,6 +156,7 @@ FIELD_NAMES = sorted({
     *LoginForm.base_fields, "next", *TicketOpenForm.base_fields, *TicketCommentForm.base_fields,
     *TicketStatusForm.base_fields, *TicketAssignForm.base_fields, *QueueForm.base_fields,
     *EscalateForm.base_fields, *ResolveForm.base_fields, *OwnerForm.base_fields, "back", "cursor",
+    *ApprovalTabForm.base_fields, *ApprovalQueryForm.base_fields, *DecisionForm.base_fields, "password",
     # the JSON API's fields
     "body", "name", "plan", "when", "reason", "preview", "resume_on", "days", "amount", "template", "subject",
     "public", "status", "note", "comment", "confirm", "queue", "action", "filter", "customers", "params",
@@ -171,7 +181,8 @@ def _texts(world: World):
              "pro-monthly", "none", "web", "US", "GB", "at_risk", "mrr", "-mrr", "since", "name", "2024-01-01",
              "25", "100", "notes", "payment", "true", "now", "renewal", "admin", world.customer.email,
              "welcome", "newsletter", "ticket-reply", world.ticket.public_id, "mine", "unassigned", "escalated",
-             "pending", "open", "solved", "closed", "urgent", "high", "low", "1", "0"]
+             "pending", "open", "solved", "closed", "urgent", "high", "low", "1", "0", "decided", "approved",
+             "rejected", "expired", "failed", world.approval_id]
     return st.one_of(
         st.text(max_size=40),
         st.lists(st.one_of(st.sampled_from(AWKWARD), st.text(max_size=4)), max_size=8).map("".join),
@@ -205,7 +216,7 @@ CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlen
                  "application/json; charset=latin-1"]
 HTMX_TARGETS = ["directory-results", "profile-tabs", "notes-more", "payments-more", "activity-more", "tickets-results",
                 "tickets-more", "ticket-body", "subscriptions-more", "emails-more", "profile-header", "tags",
-                "email-send-body", "email-preview", "escalations-more", "escalate-body", ""]
+                "email-send-body", "email-preview", "escalations-more", "escalate-body", "approvals-more", ""]
 
 
 @dataclass
@@ -296,7 +307,7 @@ def fast_passwords(settings):
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
-def test_no_input_gets_a_server_error(route, admin_user):
+def test_no_input_gets_a_server_error(route, admin_user, approval_kinds):
     """admin_user: the Admin role holds every capability, so every route runs its view, not just a 403."""
     world = _build_world(admin_user)
     admin = Client(raise_request_exception=False)

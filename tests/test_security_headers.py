@@ -4,10 +4,14 @@ The walk covers every route in portal.urls, present and future: a new route with
 no sample for fails the walk until one is added here.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
+from django.utils import timezone
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from portal.models import Approval
 from portal.services import api_token_create
 from tests.support.factories import TicketFactory
 from support.escalations import escalation_raise
@@ -38,8 +42,12 @@ def samples(agent):
     token, _ = api_token_create(user=agent, name="walk", actor=agent)
     ticket = TicketFactory(customer=customer)
     escalation = escalation_raise(customer=customer, reason="complaint", actor=agent)
+    approval = Approval.objects.create(kind="tests.tag", customer=customer, payload={"customer": customer.public_id},
+                                       verdict="Needs a manager.", requested_by=agent,
+                                       expires_at=timezone.now() + timedelta(hours=1))
     common = {"public_id": customer.public_id, "tab": "payments", "name": tag.name, "token_id": token.pk,
-              "ticket_id": ticket.public_id, "escalation_id": escalation.public_id}
+              "ticket_id": ticket.public_id, "escalation_id": escalation.public_id,
+              "approval_id": approval.public_id}
     return {"": common, "payments": {**common, "public_id": payment.invoice.public_id}}
 
 
