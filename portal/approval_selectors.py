@@ -18,6 +18,7 @@ from django.utils import timezone
 from portal import approvals
 from portal.cursors import decode_time_position, encode_time_position
 from portal.models import Approval
+from portal.money import format_money
 
 PAGE_SIZE = 25
 COUNT_CAP = 1000
@@ -45,6 +46,14 @@ class ApprovalRow:
     @property
     def description(self) -> str:
         return approvals.describe(self.approval)
+
+    @property
+    def amount_label(self) -> str:
+        """The amount, for a list that scans by it; empty without one, or when the description says it already."""
+        if self.approval.amount is None or not self.approval.currency:
+            return ""
+        money = format_money(self.approval.amount, self.approval.currency)
+        return "" if money in self.description else money
 
     @property
     def reason_label(self) -> str:
