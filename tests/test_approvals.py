@@ -191,6 +191,19 @@ def test_nobody_approves_their_own_request_not_even_an_admin_or_a_superuser(agen
     assert not CustomerTag.objects.filter(tag__name__startswith="t-").exists()
 
 
+@pytest.mark.parametrize("persona", ["admin_user", "superuser"])
+def test_an_admin_cannot_approve_their_own_request_on_the_page_or_in_the_api(request, persona, client_for,
+                                                                              api_client_for, customer):
+    user = (UserFactory(username="root", is_superuser=True, is_staff=True) if persona == "superuser"
+            else request.getfixturevalue(persona))
+    approval = request_tag(customer=customer, actor=user)
+    page = client_for(user).post(page_url(approval, "approve"), {"comment": "Mine"}, headers=HTMX)
+    assert page.status_code == 422 and "You asked for this; another manager must decide." in page.content.decode()
+    api = api_decide(api_client_for(user), approval, "approve", comment="Mine")
+    assert api.status_code == 403 and api.json()["error"]["code"] == "own_request"
+    assert fresh(approval).status == "pending" and tags(customer) == {held("vip")}
+
+
 def test_an_agent_cannot_decide(agent, customer, manager):
     approval = request_tag(customer=customer, actor=manager)
     for decide in (approval_approve, approval_reject):
