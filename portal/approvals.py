@@ -42,7 +42,6 @@ happened; its Activity tab shows the note or comment from the approval row (cust
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta

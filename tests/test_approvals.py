@@ -64,7 +64,7 @@ def api_decide(client, approval, action, headers=None, **body):
                        content_type="application/json", headers=headers or {})
 
 
-# ---- Requesting --------------------------------------------------------------------------------------------------
+# ---- Requesting ------------------------------------------------------------------------------------------------------
 
 def test_a_request_is_pending_held_audited_and_on_the_timeline(agent, customer):
     approval = request_tag(customer=customer, actor=agent, note=NOTE)
@@ -157,7 +157,7 @@ def test_a_kind_code_is_registered_once():
         approvals.register(approvals.ApprovalKind(code="nodot", label="Other", check=print, execute=print))
 
 
-# ---- Approving ---------------------------------------------------------------------------------------------------
+# ---- Approving -------------------------------------------------------------------------------------------------------
 
 def test_approving_executes_once_and_stores_the_result(agent, manager, customer):
     approval = request_tag(customer=customer, actor=agent, note=NOTE)
@@ -288,7 +288,7 @@ def test_the_expiry_task_works_in_batches(agent):
     assert not Approval.objects.filter(status="pending").exists()
 
 
-# ---- Rejecting ---------------------------------------------------------------------------------------------------
+# ---- Rejecting -------------------------------------------------------------------------------------------------------
 
 def test_rejecting_releases_and_needs_a_comment(agent, manager, customer):
     approval = request_tag(customer=customer, actor=agent)
@@ -313,7 +313,7 @@ def test_erasure_can_blank_the_free_texts(agent, manager, customer):
     assert (approval.note, approval.comment, approval.status) == ("", "", "rejected")
 
 
-# ---- Two managers at once ------------------------------------------------------------------------------------------
+# ---- Two managers at once --------------------------------------------------------------------------------------------
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("attempt", range(2))
@@ -535,7 +535,7 @@ def test_the_page_reads_a_fixed_number_of_queries(client_for, agent, manager, dj
         assert client.get("/api/v1/approvals").status_code == 200
 
 
-# ---- Navigation --------------------------------------------------------------------------------------------------------
+# ---- Navigation ------------------------------------------------------------------------------------------------------
 
 def test_the_sidebar_counts_what_waits_for_a_manager_without_a_query_on_the_page(client_for, agent, manager, mira,
                                                                                  customer, django_assert_num_queries):
@@ -561,7 +561,7 @@ def test_the_sidebar_counts_what_waits_for_a_manager_without_a_query_on_the_page
     assert 'href="/approvals/"' in agent_body and "/approvals/badge/" not in agent_body
 
 
-# ---- The API -------------------------------------------------------------------------------------------------------
+# ---- The API ---------------------------------------------------------------------------------------------------------
 
 def test_the_api_lists_reads_and_decides(api_client_for, agent, manager, customer):
     approval = request_tag(customer=customer, actor=agent, note=NOTE, amount=1200)
