@@ -31,7 +31,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 PAGES = {"directory": "/customers/", "customers-by-mrr": "/customers/?sort=-mrr",
          "customers-not-billing": "/customers/?status=active&sort=mrr", "audit": "/audit/",
-         "access-log": "/audit/access/?user=agent", "settings": "/settings/"}
+         "access-log": "/audit/access/?user=agent", "settings": "/settings/", "approvals": "/approvals/"}
 DYNAMIC = {"trial-profile": "trial"}  # a customer in this subscription state, found through the API
 SEARCH_SHOTS = ("directory-search", "profile-search", "directory-800")
 EMAIL_SHOTS = ("email-dialog", "profile-emails")

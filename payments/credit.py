@@ -7,8 +7,6 @@ written against (two debits at once cannot both spend the same credit).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -20,10 +18,9 @@ from payments.models import CreditEntry, Invoice
 from payments.policy import NEEDS_APPROVAL, credit_verdict
 from portal.audit import Timeline, audit_record
 from portal.errors import DomainError
+from portal.approvals import approval_request
+from portal.models import Approval
 from portal.money import format_money
-
-if TYPE_CHECKING:
-    from portal.models import Approval
 from portal.roles import Cap, has_capability
 
 CREDIT_APPROVAL = "payments.credit"
@@ -70,8 +67,6 @@ def _earlier(request_key: str | None, customer: Customer, kind: str, amount: int
     if not request_key:
         return None
     entry = CreditEntry.objects.filter(request_key=request_key).first()
-    from portal.models import Approval
-
     approval = Approval.objects.filter(request_key=request_key).first() if entry is None else None
     if entry is None and approval is None:
         return None
@@ -114,8 +109,6 @@ def credit_grant(*, customer: Customer, amount: int, reason: str, actor,
     if verdict.refused:
         raise DomainError(verdict.reason, code=f"credit_{verdict.code}")
     if verdict.decision == NEEDS_APPROVAL:
-        from portal.approvals import approval_request
-
         approval = approval_request(
             kind=CREDIT_APPROVAL, customer=customer, actor=actor, payload={"customer": customer.public_id},
             amount=amount, currency=customer.currency, reason="goodwill", note=reason, verdict=verdict.reason,
@@ -174,17 +167,17 @@ def _approval_customer(approval: Approval) -> Customer:
     return _lock_customer(Customer.objects.get(pk=approval.customer_id))
 
 
-def _check(approval: Approval) -> None:
+def approval_check(approval: Approval) -> None:
     _approval_customer(approval)  # an erased customer takes no credit: refused with its sentence
 
 
-def _execute(approval: Approval, actor) -> dict:
+def approval_execute(approval: Approval, actor) -> dict:
     customer = _approval_customer(approval)
     entry = _write(customer, kind=CreditEntry.Kind.GRANT, amount=approval.amount, reason=approval.note,
                    actor=actor, request_key=None, approval=approval)
     return {"credit_entry": entry.pk}
 
 
-def _describe(approval: Approval) -> str:
+def approval_describe(approval: Approval) -> str:
     return f"Add {format_money(approval.amount, approval.currency)} of account credit"
 

@@ -9,8 +9,6 @@ refund more than was captured; a database constraint says the same. The gateway 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import uuid
 from dataclasses import dataclass
 
@@ -22,10 +20,9 @@ from payments.models import Payment, Refund
 from payments.policy import NEEDS_APPROVAL, refund_refusal, refund_verdict
 from portal.audit import Timeline, audit_record
 from portal.errors import DomainError
+from portal.approvals import approval_request
+from portal.models import Approval
 from portal.money import format_money
-
-if TYPE_CHECKING:
-    from portal.models import Approval
 
 REFUND_APPROVAL = "payments.refund"
 NOTE_MAX_LENGTH = Refund._meta.get_field("reason").max_length
@@ -52,8 +49,6 @@ def _earlier(request_key: str | None, payment: Payment, amount: int) -> RefundRe
     if not request_key:
         return None
     refund = Refund.objects.filter(request_key=request_key).first()
-    from portal.models import Approval
-
     approval = Approval.objects.filter(request_key=request_key).first() if refund is None else None
     if refund is None and approval is None:
         return None
@@ -112,8 +107,6 @@ def refund_issue(*, payment: Payment, amount: int, reason_code: str, actor, note
     payment.amount_refund_pending += amount
     payment.save(update_fields=["amount_refund_pending"])
     if verdict.decision == NEEDS_APPROVAL:
-        from portal.approvals import approval_request
-
         approval = approval_request(
             kind=REFUND_APPROVAL, customer=payment.customer, actor=actor,
             payload={"payment": payment.public_id, "reason_code": reason_code},
@@ -130,7 +123,7 @@ def _approval_payment(approval: Approval) -> Payment:
     return _lock(Payment.objects.get(public_id=approval.payload["payment"]))
 
 
-def _check(approval: Approval) -> None:
+def approval_check(approval: Approval) -> None:
     """At approval the refusals are checked again (the window and the limit are what the manager approves)."""
     payment = _approval_payment(approval)
     refusal = refund_refusal(payment, approval.amount, held=approval.amount)
@@ -138,21 +131,21 @@ def _check(approval: Approval) -> None:
         raise DomainError(refusal.reason, code=f"refund_{refusal.code}")
 
 
-def _execute(approval: Approval, actor) -> dict:
+def approval_execute(approval: Approval, actor) -> dict:
     payment = _approval_payment(approval)
     refund = _create_refund(payment, amount=approval.amount, reason_code=approval.payload["reason_code"],
                             note=approval.note, actor=actor, request_key=None, approval=approval)
     return {"refund": refund.public_id}
 
 
-def _release(approval: Approval) -> None:
+def approval_release(approval: Approval) -> None:
     """A refund request that will not be carried out gives its amount back to the refundable amount."""
     payment = _approval_payment(approval)
     payment.amount_refund_pending -= approval.amount
     payment.save(update_fields=["amount_refund_pending"])
 
 
-def _describe(approval: Approval) -> str:
+def approval_describe(approval: Approval) -> str:
     return (f"Refund {format_money(approval.amount, approval.currency)} of payment {approval.payload['payment']} "
             f"({Refund.Reason(approval.payload['reason_code']).label.lower()})")
 

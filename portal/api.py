@@ -151,6 +151,9 @@ def api_view(*, methods: tuple[str, ...] = ("GET",), capability: str | dict[str,
                 return error_response(401, *BEARER_ERRORS[bearer])
             if not request.user.is_authenticated:
                 return error_response(401, "not_authenticated", "Sign in or send 'Authorization: Bearer <token>'.")
+            # A bearer token is a credential of its own: endpoints that ask a browser session for the password
+            # again (approving a sudo kind, portal/approvals.py) do not ask a token.
+            request.token_authenticated = bearer == "ok"
             if request.method not in methods:
                 response = error_response(405, "method_not_allowed", f"Use {' or '.join(methods)}.")
                 response["Allow"] = ", ".join(methods)

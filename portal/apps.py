@@ -24,6 +24,7 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         from portal import checks  # noqa: F401  (registers the system checks)
+        from portal import disclosures  # noqa: F401  (registers what carries customer data, for the access log)
 
         post_migrate.connect(_after_migrate, sender=self, dispatch_uid="portal.after_migrate")
 

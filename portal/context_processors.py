@@ -12,6 +12,9 @@ class NavEntry:
     capability: str | None
     shortcut: str  # "g c": portal.js follows the sidebar link whose data-shortcut matches the keys pressed
     icon: str  # a symbol of templates/partials/icons.html, shown alone when the sidebar is collapsed
+    # A count beside the label (URL name and the capability to see it), loaded by htmx once the page is shown:
+    # the sidebar is on every page, and no page should pay a query for it.
+    badge: tuple[str, str] | None = None
 
 
 # Sidebar entries. Entries whose page is not installed are left out.
@@ -20,7 +23,9 @@ NAVIGATION = [
     NavEntry("Segments", "segments:overview", Cap.VIEW_CUSTOMERS, "g s", "segments"),
     NavEntry("Tickets", "support:tickets", Cap.MANAGE_TICKETS, "g t", "tickets"),
     NavEntry("Escalations", "escalations:queue", Cap.RESOLVE_ESCALATIONS, "g e", "escalations"),
-    NavEntry("Approvals", "portal:approvals", Cap.APPROVE_REQUESTS, "g a", "approvals"),
+    # Everybody sees their own requests there; managers the queue, with the count of requests waiting for them.
+    NavEntry("Approvals", "portal:approvals", Cap.VIEW_CUSTOMERS, "g a", "approvals",
+             badge=("portal:approvals_badge", Cap.APPROVE_REQUESTS)),
     NavEntry("Audit", "portal:audit", Cap.VIEW_AUDIT, "g l", "audit"),
     NavEntry("Settings", "portal:settings", None, "g ,", "settings"),
 ]
@@ -55,7 +60,10 @@ def navigation(request):
             url = reverse(entry.url_name)
         except NoReverseMatch:
             continue
+        badge_url = None
+        if entry.badge and has_capability(user, entry.badge[1]):
+            badge_url = reverse(entry.badge[0])
         items.append({"label": entry.label, "url": url, "shortcut": entry.shortcut, "icon": entry.icon,
-                      "active": request.path.startswith(url) and url != "/"})
+                      "active": request.path.startswith(url) and url != "/", "badge_url": badge_url})
     shortcuts = [*GLOBAL_SHORTCUTS, *(Shortcut((item["shortcut"],), f"Go to {item['label']}") for item in items)]
     return {"nav_items": items, "shortcuts": shortcuts, "user_role": role_of(user)}

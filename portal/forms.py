@@ -21,6 +21,21 @@ class DayField(forms.DateField):
                             MaxValueValidator(self.LATEST, message=self.MESSAGE)]
 
 
+def current_password_field(**kwargs) -> forms.CharField:
+    """The signed-in user's password, asked again before a risky action (a new API token, approving a refund
+    above the limit): the page's re-authentication step. Check it with confirm_current_password."""
+    return forms.CharField(strip=False, label=kwargs.pop("label", "Your password"), max_length=4096,
+                           widget=forms.PasswordInput(attrs={"class": "form-control",
+                                                             "autocomplete": "current-password"}), **kwargs)
+
+
+def confirm_current_password(user, password: str, *, refusal: str) -> str:
+    """The password when it is the user's; otherwise a form error saying what was not done (`refusal`)."""
+    if not password or not user.check_password(password):
+        raise forms.ValidationError(refusal, code="wrong_password")
+    return password
+
+
 class LoginForm(AuthenticationForm):
     # Declared with its max length (AuthenticationForm sets one only on the widget): a longer name is a form error
     # before authentication, so the login throttle never records a name longer than its own column.
@@ -43,9 +58,7 @@ class ApiTokenForm(forms.Form):
                                            "max_length": "Give the token a name (up to 80 characters)."})
     expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, initial="90", label="Expires after",
                                    widget=forms.Select(attrs={"class": "form-select"}))
-    password = forms.CharField(strip=False, label="Your password",
-                               widget=forms.PasswordInput(attrs={"class": "form-control",
-                                                                 "autocomplete": "current-password"}))
+    password = current_password_field()
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -56,10 +69,8 @@ class ApiTokenForm(forms.Form):
         return None if value == "never" else int(value)
 
     def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your password. No token was created.")
-        return password
+        return confirm_current_password(self.user, self.cleaned_data["password"],
+                                        refusal="That is not your password. No token was created.")
 
 
 def _customer_id_field():

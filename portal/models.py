@@ -1,4 +1,5 @@
-"""The shared kernel's tables: capabilities (permissions only), the append-only audit and access logs, API tokens."""
+"""The shared kernel's tables: capabilities (permissions only), the append-only audit and access logs, API tokens,
+idempotent API requests, and four-eyes approval requests."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from portal.context import SOURCES
+from portal.ids import new_approval_id
 from portal.roles import CAPABILITIES
 
 
@@ -145,3 +147,84 @@ class IdempotentRequest(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once_per_user")]
+
+
+class Approval(models.Model):
+    """A request that a second person, a manager, must approve before it is carried out (four eyes).
+
+    The rules are in portal/approvals.py: each `kind` is registered there by the app that owns the action, with the
+    checks it runs again at decision time and the service it calls on approval. The requester never decides their
+    own request; two managers deciding at once carry it out once (the row is locked while it is decided).
+
+    `payload`, like the audit rows, holds ids and amounts only, never a personal value. The free texts (the
+    requester's `note`, the decider's `comment`, the `failure_message`) live in this row alone, which is not
+    append-only: a customer's erasure blanks them (portal.approvals.erase_free_text). The customer is PROTECTed:
+    erasure anonymises the customer row and keeps it, so the request history stays whole.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+        FAILED = "failed", "Failed"
+
+    ENDED_STATUSES = (Status.APPROVED, Status.REJECTED, Status.EXPIRED, Status.FAILED)
+    NOTE_MAX_LENGTH = 2000
+    COMMENT_MAX_LENGTH = 1000
+
+    public_id = models.CharField(max_length=24, unique=True, default=new_approval_id, editable=False)
+    kind = models.CharField(max_length=60)  # a registered ApprovalKind code: payments.refund
+    customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="approvals")
+    payload = models.JSONField(default=dict, blank=True)  # what the kind needs to act: ids and amounts only
+    # The kind's duplicate_key(payload): at most one pending request per kind and target ("" = no such rule).
+    target = models.CharField(max_length=200, blank=True, default="")
+    amount = models.BigIntegerField(null=True, blank=True)  # minor units, for listing and sorting
+    currency = models.CharField(max_length=3, blank=True, default="")
+    reason = models.CharField(max_length=40, blank=True, default="")  # a code: requested_by_customer
+    note = models.TextField(max_length=NOTE_MAX_LENGTH, blank=True, default="")  # the requester's words
+    verdict = models.CharField(max_length=300)  # the rule's sentence that sent it here
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                     related_name="+", db_index=False)  # approval_requester leads with it
+    requested_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)  # also when it expired or failed
+    comment = models.TextField(max_length=COMMENT_MAX_LENGTH, blank=True, default="")
+    failure_message = models.CharField(max_length=500, blank=True, default="")
+    result = models.JSONField(default=dict, blank=True)  # ids of what the approved action created
+    # The submission that made this request (user id + Idempotency-Key, or a form token): one request per key.
+    request_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "target"], condition=Q(status="pending") & ~Q(target=""),
+                                    name="approval_one_pending_per_target"),
+            models.CheckConstraint(condition=Q(status="pending") | Q(decided_at__isnull=False),
+                                   name="approval_ended_has_time"),
+        ]
+        indexes = [
+            # The pending queue, oldest first, and its count (the sidebar badge).
+            models.Index(fields=["status", "requested_at", "id"], name="approval_queue"),
+            # The decided list, most recent decision first.
+            models.Index(fields=["-decided_at", "-id"], name="approval_decided",
+                         condition=Q(decided_at__isnull=False)),
+            # "My requests", newest first.
+            models.Index(fields=["requested_by", "-requested_at", "-id"], name="approval_requester"),
+            # Expiry sweep: pending rows past their time.
+            models.Index(fields=["expires_at"], name="approval_expiry", condition=Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
+
+    @property
+    def is_past_expiry(self) -> bool:
+        return self.expires_at <= timezone.now()

@@ -256,7 +256,11 @@ CELERY_BEAT_SCHEDULE = {
     "email-messages-recover": {"task": "support.email_messages_recover", "schedule": 5 * 60},
     # Charges and refunds whose gateway answer was unclear (a timeout) or never came (a process died).
     "payments-reconcile": {"task": "payments.reconcile", "schedule": 60},
+    # Approval requests past their expiry end as expired and release what they held (portal/approvals.py).
+    "approvals-expire": {"task": "portal.approvals_expire", "schedule": 5 * 60},
 }
+# How long an approval request waits for a manager before it expires (and is never carried out).
+APPROVAL_EXPIRY_HOURS = env.int("APPROVAL_EXPIRY_HOURS", default=72)
 # How long an Idempotency-Key and its stored response are kept (a retry after that runs the request again).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 CELERY_TIMEZONE = TIME_ZONE

@@ -2,8 +2,9 @@ import structlog
 from celery import shared_task
 from django.db import connection
 
-from portal import idempotency
+from portal import approvals, idempotency
 from portal.audit_chain import chain_head
+from portal.context import action_source
 
 logger = structlog.get_logger(__name__)
 
@@ -31,3 +32,11 @@ def audit_chain_head() -> dict:
 def idempotency_purge() -> int:
     """Forget Idempotency-Keys past their retention (daily, by beat). Idempotent; safe to run late."""
     return idempotency.purge_expired()
+
+
+@shared_task(name="portal.approvals_expire", ignore_result=True)
+def approvals_expire() -> int:
+    """End approval requests past their expiry (every 5 minutes, by beat): expired, released, recorded.
+    Idempotent; safe to run late or twice at once."""
+    with action_source("scheduled"):
+        return approvals.approvals_expire()

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from portal import views
+from portal import approval_views, views
 
 app_name = "portal"
 
@@ -18,6 +18,12 @@ portal_patterns = [
     path("settings/", views.settings_page, name="settings"),
     path("settings/tokens/", views.api_token_create, name="api_token_create"),
     path("settings/tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
+    path("approvals/", approval_views.approvals_page, name="approvals"),
+    path("approvals/badge/", approval_views.approvals_badge, name="approvals_badge"),
+    re_path(r"^approvals/(?P<approval_id>apr_[0-9a-z]+)/approve/$", approval_views.approval_approve,
+            name="approval_approve"),
+    re_path(r"^approvals/(?P<approval_id>apr_[0-9a-z]+)/reject/$", approval_views.approval_reject,
+            name="approval_reject"),
 ]
 
 urlpatterns = [

@@ -63,6 +63,16 @@ def fresh_directory_lookups():
     DirectoryLookups.forget()
 
 
+@pytest.fixture
+def approval_kinds():
+    """The test-only kinds of approval request (tests/approval_kinds.py), registered for the test."""
+    from tests.approval_kinds import register_kinds, unregister_kinds
+
+    register_kinds()
+    yield
+    unregister_kinds()
+
+
 def _persona(role):
     return UserFactory(username=role.lower(), role=role)
 

@@ -36,6 +36,7 @@ from tests.factories import (
     ActivityEventFactory, CustomerFactory, NoteFactory, PaymentFactory, PaymentMethodFactory, PlanFactory,
     SubscriptionFactory, TagFactory,
 )
+from tests.approval_kinds import request_tag
 from tests.support.factories import TicketFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,10 +56,12 @@ class World:
     captured: object = None
     card_link: object = None
     used_card_link: object = None
+    approval: object = None  # pending, asked by the agent for the subject
+    own_approval: object = None  # pending, asked by the manager
 
 
 @pytest.fixture
-def world(agent, manager):
+def world(agent, manager, approval_kinds):
     plan = PlanFactory(code="pro-monthly", name="Pro Monthly", price=2500)
     subject = CustomerFactory(first_name="Zebulonqx", last_name="Quorvath", email="zebulonqx.old@pii.example",
                               phone="+1 555 0199", address_line1="Quillfeather Lane 7", city="Vexmoor",
@@ -88,9 +91,13 @@ def world(agent, manager):
     card_link = card_link_send(customer=subject, actor=agent)
     used_card_link = card_link_send(customer=subject, actor=agent)
     PaymentMethodLink.objects.filter(pk=used_card_link.pk).update(used_at=timezone.now())
+    # Approval requests about the subject: one the manager decides, one the manager asked for (not theirs to decide).
+    approval = request_tag(customer=subject, actor=agent, tag="loyal", note=NOTE_TEXT, amount=1200)
+    own_approval = request_tag(customer=subject, actor=manager, tag="partner")
     subject.refresh_from_db()
     return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed,
-                 escalation=escalation, captured=payment, card_link=card_link, used_card_link=used_card_link)
+                 escalation=escalation, captured=payment, card_link=card_link, used_card_link=used_card_link,
+                 approval=approval, own_approval=own_approval)
 
 
 def personal_values(customer) -> list[str]:
@@ -140,6 +147,14 @@ CARD = {"card_number": "4242 4242 4242 4242", "expiry": "12/34", "cvc": "123"}
 
 def _escalation(world):
     return {"escalation_id": world.escalation.public_id}
+
+
+def _approval(world):
+    return {"approval_id": world.approval.public_id}
+
+
+def _own_approval(world):
+    return {"approval_id": world.own_approval.public_id}
 
 
 def _tab(tab):
@@ -300,6 +315,24 @@ CALLS = [
     Call("card_links:page", kwargs=lambda world: {"token": card_link_token(world.used_card_link)}, persona=None,
          note="used"),
     Call("card_links:page", kwargs=lambda world: {"token": "pml_forged:abc"}, persona=None, note="tampered"),
+    # Approvals: each request names its customer; the sidebar's count names nobody
+    Call("portal:approvals", persona="manager", discloses=True),
+    Call("portal:approvals", persona="manager", query={"tab": "decided"}, note="none-decided"),
+    Call("portal:approvals", discloses=True, query={"tab": "mine"}, note="mine"),
+    Call("portal:approvals", kind="htmx", persona="manager", discloses=True, target="approvals-more", note="more"),
+    Call("portal:approvals_badge", kind="htmx", persona="manager"),
+    Call("portal:approval_approve", "post", "htmx", True, _approval, {"comment": "Fine"}, persona="manager",
+         note="valid"),
+    Call("portal:approval_approve", "post", "htmx", True, _own_approval, {"comment": "Mine"}, persona="manager",
+         note="own-refused"),
+    Call("portal:approval_approve", "post", "page", False, _approval, {"comment": "Fine"}, persona="manager",
+         note="redirects"),
+    Call("portal:approval_reject", "post", "htmx", True, _approval, {"comment": "No"}, persona="manager",
+         note="valid"),
+    Call("portal:approval_reject", "post", "htmx", True, _approval, {"comment": ""}, persona="manager",
+         note="invalid"),
+    Call("portal:approval_reject", "post", "page", False, _approval, {"comment": "No"}, persona="manager",
+         note="redirects"),
     # Invoices: name and billing address
     Call("payments:invoice", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
     Call("payments:invoice_pdf", discloses=True, kwargs=lambda world: {"public_id": world.invoice.public_id}),
@@ -375,6 +408,15 @@ CALLS = [
     Call("api_escalation_list", kind="api", persona="manager", query={"status": "resolved"}, note="none-resolved"),
     Call("api_escalation_resolve", "post", "api", True, _escalation, {"note": "Done"}, persona="manager"),
     Call("api_escalation_resolve", "post", "api", False, _escalation, {"note": ""}, persona="manager",
+         note="invalid"),
+    Call("api_approval_list", kind="api", persona="manager", discloses=True),
+    Call("api_approval_list", kind="api", discloses=True, query={"mine": "1"}, note="mine"),
+    Call("api_approval_list", kind="api", persona="manager", query={"status": "failed"}, note="none-failed"),
+    Call("api_approval_detail", kind="api", persona="manager", discloses=True, kwargs=_approval),
+    Call("api_approval_approve", "post", "api", True, _approval, {"comment": "Fine"}, persona="manager"),
+    Call("api_approval_approve", "post", "api", False, _own_approval, {}, persona="manager", note="own-refused"),
+    Call("api_approval_reject", "post", "api", True, _approval, {"comment": "No"}, persona="manager"),
+    Call("api_approval_reject", "post", "api", False, _approval, {"comment": ""}, persona="manager",
          note="invalid"),
 ]
 

@@ -33,13 +33,16 @@ from customers.forms import ActivityFilterForm, NoteForm, OwnerForm, ProfileForm
 from payments.card_links import card_link_send, card_link_token
 from payments.forms import CardLinkSendForm, SandboxCardForm, StripeCardForm
 from payments.models import Invoice, Payment
+from portal.approval_forms import ApprovalQueryForm, ApprovalTabForm, DecisionForm
 from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from portal.services import api_token_create
 from support.escalation_forms import EscalateForm, ResolveForm
 from support.escalations import escalation_raise
 from support.forms import QueueForm, TicketAssignForm, TicketCommentForm, TicketOpenForm, TicketStatusForm
 from support.services import ticket_comment_add, ticket_open
+from tests.approval_kinds import request_tag
 from tests.customers.test_profile import make_customer
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -103,6 +106,7 @@ class World:
     api_secret: str
     ticket: object
     escalation_id: str = ""
+    approval_id: str = ""
     tag: str = "vip"
     payment_id: str = ""
     card_token: str = ""
@@ -119,9 +123,11 @@ def _build_world(admin) -> World:
     escalation = escalation_raise(customer=customer, reason="complaint", actor=admin)
     captured = Payment.objects.filter(customer=customer, status__in=Payment.CAPTURED_STATUSES).first()
     card_token = card_link_token(card_link_send(customer=customer, actor=admin))
+    # Asked by someone else, so the admin may decide it (fuzzed decisions are rolled back with their request).
+    approval = request_tag(customer=customer, actor=UserFactory(username="requester", role="Agent"))
     return World(admin=admin, customer=customer, invoice=Invoice.objects.filter(customer=customer).first(),
                  token_id=token.pk, api_secret=secret, ticket=ticket, escalation_id=escalation.public_id,
-                 payment_id=(captured or failed).public_id, card_token=card_token)
+                 payment_id=(captured or failed).public_id, card_token=card_token, approval_id=approval.public_id)
 
 
 def _real_kwargs(route: Route, world: World) -> dict:
@@ -146,6 +152,8 @@ def _real_kwargs(route: Route, world: World) -> dict:
             values[name] = world.escalation_id
         elif name == "token":
             values[name] = world.card_token
+        elif name == "approval_id":
+            values[name] = world.approval_id
         else:
             pytest.fail(f"{route}: give the URL parameter {name!r} a real value in _real_kwargs")
     return values
@@ -160,6 +168,7 @@ FIELD_NAMES = sorted({
     *TicketStatusForm.base_fields, *TicketAssignForm.base_fields, *QueueForm.base_fields,
     *EscalateForm.base_fields, *ResolveForm.base_fields, *OwnerForm.base_fields, "back", "cursor",
     *CardLinkSendForm.base_fields, *SandboxCardForm.base_fields, *StripeCardForm.base_fields,
+    *ApprovalTabForm.base_fields, *ApprovalQueryForm.base_fields, *DecisionForm.base_fields, "password",
     # the JSON API's fields
     "body", "name", "plan", "when", "reason", "preview", "resume_on", "days", "amount", "template", "subject",
     "public", "status", "note", "comment", "confirm", "queue", "action", "filter", "customers", "params",
@@ -185,7 +194,9 @@ def _texts(world: World):
              "25", "100", "notes", "payment", "true", "now", "renewal", "admin", world.customer.email,
              "welcome", "newsletter", "ticket-reply", world.ticket.public_id, "mine", "unassigned", "escalated",
              "pending", "open", "solved", "closed", "urgent", "high", "low", "1", "0", "4242 4242 4242 4242",
-             "4242424242424241", "4000000000000002", "12/34", "01/20", "123", "seti_123", "a" * 32]
+             "4242424242424241", "4000000000000002", "12/34", "01/20", "123", "seti_123", "a" * 32,
+             "decided", "approved",
+             "rejected", "expired", "failed", world.approval_id]
     return st.one_of(
         st.text(max_size=40),
         st.lists(st.one_of(st.sampled_from(AWKWARD), st.text(max_size=4)), max_size=8).map("".join),
@@ -220,7 +231,7 @@ CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlen
 HTMX_TARGETS = ["directory-results", "profile-tabs", "notes-more", "payments-more", "activity-more", "tickets-results",
                 "tickets-more", "ticket-body", "subscriptions-more", "emails-more", "profile-header", "tags",
                 "email-send-body", "email-preview", "escalations-more", "escalate-body", "card-link-body",
-                "card-link-form", ""]
+                "card-link-form", "approvals-more", "money-body", "refund-verdict", ""]
 
 
 @dataclass
@@ -311,7 +322,7 @@ def fast_passwords(settings):
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
-def test_no_input_gets_a_server_error(route, admin_user):
+def test_no_input_gets_a_server_error(route, admin_user, approval_kinds):
     """admin_user: the Admin role holds every capability, so every route runs its view, not just a 403."""
     world = _build_world(admin_user)
     admin = Client(raise_request_exception=False)

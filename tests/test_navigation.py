@@ -47,3 +47,20 @@ def test_favicon_ico_leads_to_the_icon_the_pages_link(client, agent_client):
     assert icon.status_code == 200 and b"<svg" in b"".join(icon.streaming_content if icon.streaming else [icon.content])
     assert '<link rel="icon" href="/static/portal/favicon.svg" type="image/svg+xml">' in \
         agent_client.get("/settings/").content.decode()
+
+
+def test_the_approvals_count_costs_no_query_on_the_page(client_for, agent, manager):
+    """Managers' sidebar loads its count of waiting requests after the page (htmx), so a manager's page costs the
+    queries an agent's does."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for user in (agent, manager):
+        client = client_for(user)
+        client.get("/settings/")
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get("/settings/").content.decode()
+        counts[user.username] = len(queries)
+        assert ('hx-get="/approvals/badge/"' in body) == (user is manager)
+    assert counts["agent"] == counts["manager"]

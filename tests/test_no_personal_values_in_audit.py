@@ -189,6 +189,41 @@ def _card_link_complete(customer, actor):
     charge_outstanding_after_update(method)
     with pytest.raises(CardLinkRefused):  # used: refused and logged
         card_link_complete(link=link, submitted=CARD)
+def _approval(customer, actor, **kwargs):
+    """A request of the tests' own kind (tests/approval_kinds.py, registered by the approval_kinds fixture), with
+    the note quoting the customer."""
+    from tests.approval_kinds import request_tag
+
+    return request_tag(customer=customer, actor=actor, note=f"{NOTE_BODY}; call {BEFORE['phone']}", amount=1200,
+                       **kwargs)
+
+
+def _approval_request(customer, actor):
+    _approval(customer, actor)
+
+
+def _approval_approve(customer, actor):
+    from portal.approvals import ApprovalFailed, approval_approve
+    from tests.factories import UserFactory
+
+    manager = UserFactory(username="approving-manager", role="Manager")
+    approval_approve(approval=_approval(customer, actor), actor=manager,
+                     comment=f"OK for {BEFORE['first_name']} {BEFORE['last_name']}, {NOTE_BODY}")
+    failing = _approval(customer, actor, tag="gold")
+    from customers.services import customer_tag_add
+
+    customer_tag_add(customer=customer, name="gold", actor=actor)
+    with pytest.raises(ApprovalFailed):  # the failure is recorded too
+        approval_approve(approval=failing, actor=manager, comment=f"Dear {BEFORE['first_name']}")
+
+
+def _approval_reject(customer, actor):
+    from portal.approvals import approval_reject
+    from tests.factories import UserFactory
+
+    manager = UserFactory(username="rejecting-manager", role="Manager")
+    approval_reject(approval=_approval(customer, actor), actor=manager,
+                    comment=f"No: {NOTE_BODY}, emailed {BEFORE['email']}")
 
 
 # How to call each write service with the customer above ("module.function": call(customer, actor)).
@@ -308,6 +343,9 @@ SERVICES = {
     "payments.card_links.card_link_send": _card_link_send,
     "payments.card_links.card_link_open": _card_link_open,
     "payments.card_links.card_link_complete": _card_link_complete,
+    "portal.approvals.approval_request": _approval_request,
+    "portal.approvals.approval_approve": _approval_approve,
+    "portal.approvals.approval_reject": _approval_reject,
 }
 # Functions that look like services (keyword-only `actor`) but are not writes a caller makes: why, by name.
 NOT_SERVICES: dict[str, str] = {
@@ -399,7 +437,7 @@ def personal_values_in(model) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_a_service_leaves_no_personal_value_in_undeletable_rows(service, agent):
+def test_a_service_leaves_no_personal_value_in_undeletable_rows(service, agent, approval_kinds):
     customer = CustomerFactory(**BEFORE)
     SERVICES[service](Customer.objects.get(pk=customer.pk), agent)
     assert AuditEvent.objects.exists(), f"{service} wrote no audit row"

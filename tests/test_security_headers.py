@@ -4,11 +4,15 @@ The walk covers every route in portal.urls, present and future: a new route with
 no sample for fails the walk until one is added here.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
+from django.utils import timezone
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from payments.card_links import card_link_send, card_link_token
+from portal.models import Approval
 from portal.services import api_token_create
 from tests.support.factories import TicketFactory
 from support.escalations import escalation_raise
@@ -40,9 +44,12 @@ def samples(agent):
     ticket = TicketFactory(customer=customer)
     escalation = escalation_raise(customer=customer, reason="complaint", actor=agent)
     card_token = card_link_token(card_link_send(customer=customer, actor=agent))
+    approval = Approval.objects.create(kind="tests.tag", customer=customer, payload={"customer": customer.public_id},
+                                       verdict="Needs a manager.", requested_by=agent,
+                                       expires_at=timezone.now() + timedelta(hours=1))
     common = {"public_id": customer.public_id, "tab": "payments", "name": tag.name, "token_id": token.pk,
               "ticket_id": ticket.public_id, "escalation_id": escalation.public_id,
-              "token": card_token}
+              "token": card_token, "approval_id": approval.public_id}
     on_payment = {**common, "public_id": payment.public_id}
     return {"": common, "payments": {**common, "public_id": payment.invoice.public_id},
             **{f"payments:{name}": on_payment for name in ("refund_new", "refund_preview", "refund_create", "retry")},

@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 from customers.models import ActivityEvent, Customer, CustomerMetrics, CustomerTag, Note, Storefront, Tag
 from payments.models import CreditEntry, Payment
 from portal.cursors import decode_time_position, newest_first_rows
+from portal.models import Approval
 from segments.models import Segment, SegmentMembership
 from subscriptions.models import Plan, Subscription
 from support.models import Escalation, Ticket
@@ -252,25 +253,38 @@ def customer_activity(customer: Customer, *, kind: str = "", after: Cursor | Non
     if kind:
         events = events.filter(kind=kind)
     page = newest_first(events, after=after, size=size)
-    _attach_escalation_notes(page.rows)
+    _attach_details(page.rows)
     return page
 
 
-ESCALATION_ACTIONS = {"escalation.raised": "note", "escalation.resolved": "resolution_note"}
+# Timeline events whose words live in the row they name (the timeline and the audit keep only its id, so erasure
+# has one place to clear): action → (payload key, model, field shown).
+DETAIL_SOURCES = {
+    "escalation.raised": ("escalation", Escalation, "note"),
+    "escalation.resolved": ("escalation", Escalation, "resolution_note"),
+    "approval.requested": ("approval", Approval, "note"),
+    "approval.approved": ("approval", Approval, "comment"),
+    "approval.rejected": ("approval", Approval, "comment"),
+    "approval.failed": ("approval", Approval, "comment"),
+}
 
 
-def _attach_escalation_notes(events: list[ActivityEvent]) -> None:
-    """Escalation events show the agent's note or the manager's resolution from the escalation row (the timeline
-    and the audit keep only its id): `event.detail`, one query for the page, none without such events."""
-    wanted = {event.payload.get("escalation") for event in events if event.action in ESCALATION_ACTIONS}
-    wanted.discard(None)
-    if not wanted:
-        return
-    notes = {row["public_id"]: row for row in
-             Escalation.objects.filter(public_id__in=wanted).values("public_id", "note", "resolution_note")}
+def _attach_details(events: list[ActivityEvent]) -> None:
+    """Escalation and approval events show the note or comment from their row as `event.detail`: one query per
+    kind of row on the page, none without such events."""
+    wanted: dict[type, set[str]] = {}
     for event in events:
-        if event.action in ESCALATION_ACTIONS and (row := notes.get(event.payload.get("escalation"))):
-            event.detail = row[ESCALATION_ACTIONS[event.action]]
+        if (source := DETAIL_SOURCES.get(event.action)) and (public_id := event.payload.get(source[0])):
+            wanted.setdefault(source[1], set()).add(public_id)
+    rows = {}
+    for model, public_ids in wanted.items():
+        fields = sorted({field for _, source_model, field in DETAIL_SOURCES.values() if source_model is model})
+        rows.update({(model, row["public_id"]): row
+                     for row in model.objects.filter(public_id__in=public_ids).values("public_id", *fields)})
+    for event in events:
+        if (source := DETAIL_SOURCES.get(event.action)) and (
+                row := rows.get((source[1], event.payload.get(source[0])))):
+            event.detail = row[source[2]]
 
 
 def customer_notes(customer: Customer, *, after: Cursor | None = None, size: int = PAGE_SIZE) -> Page:
