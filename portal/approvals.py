@@ -94,8 +94,8 @@ class ApprovalKind:
         same target is refused. None: no such rule.
     reasons: reason code → label (the page shows the label; unknown codes are shown as words).
     timeline_kind: the customers.ActivityEvent kind of the timeline events (payment, privacy, support, …).
-    sudo: approving asks for the approver's password again in the browser. The API with a bearer token is exempt
-        (the token is a credential of its own); the API with a browser session sends "password" in the body.
+    sudo: approving asks for the approver's password again on the page. The API approves it only with a bearer
+        token (a credential of its own); a browser session calling the API is sent to the page (403).
     """
 
     code: str
