@@ -23,7 +23,7 @@ def test_fifty_partial_refunds_at_once_never_refund_more_than_was_captured(peopl
     rng = random.Random(12)
     batches = [[rng.randint(100, 900) for _ in range(THREADS)] for _ in range(PROCESSES)]
     script = str(ROOT / "tests" / "payments" / "refund_burst.py")
-    env = subprocess_env()
+    env = subprocess_env(DJANGO_SETTINGS_MODULE="portal.settings", PYTHONPATH=str(ROOT))
     workers = [subprocess.Popen([sys.executable, script, payment.public_id, max_.username, *map(str, batch)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT, text=True)
                for batch in batches]
