@@ -36,6 +36,7 @@ DYNAMIC = {"trial-profile": "trial"}  # a customer in this subscription state, f
 SEARCH_SHOTS = ("directory-search", "profile-search", "directory-800")
 EMAIL_SHOTS = ("email-dialog", "profile-emails")
 CARD_LINK_SHOTS = ("card-link-dialog", "card-link-form", "card-link-saved", "card-link-used")
+MONEY_SHOTS = ("payments-tab", "refund-dialog", "refund-needs-approval", "credit-dialog")
 
 
 def _pairs(values: list[str]) -> dict[str, str]:
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--term", default="son", help="what to type into the search box")
     args = parser.parse_args()
     wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES, *SEARCH_SHOTS, *DYNAMIC, *EMAIL_SHOTS,
-                                                            *CARD_LINK_SHOTS}
+                                                            *CARD_LINK_SHOTS, *MONEY_SHOTS}
     OUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -95,6 +96,7 @@ def main() -> None:
         search_shots(page, args, wanted)
         email_shots(page, args, wanted)
         card_link_shots(browser, page, args, wanted)
+        money_shots(page, args, wanted)
         for name, state in DYNAMIC.items():
             if name in wanted and (public_id := _customer_in_state(page, args.base, state)):
                 page.goto(f"{args.base}/customers/{public_id}/")
@@ -134,6 +136,43 @@ def search_shots(page, args, wanted) -> None:
         page.goto(f"{args.base}/customers/")
         page.wait_for_load_state("networkidle")
         save("directory-800")
+
+
+def money_shots(page, args, wanted) -> None:
+    """An active customer's Payments tab (refund and retry buttons, disabled ones with their reason), the refund
+    dialog with the policy's answer for a small and for an out-of-window amount, and the credit dialog."""
+    if not wanted & set(MONEY_SHOTS):
+        return
+    page.set_viewport_size({"width": 1400, "height": 900})
+    rows = page.request.get(f"{args.base}/api/v1/customers?status=active&storefront=web&per_page=100").json()
+    for row in rows["results"]:
+        payments = page.request.get(f"{args.base}/api/v1/customers/{row['id']}/payments").json()["results"]
+        refundable = [p for p in payments if p["status"] == "succeeded"]
+        if len(refundable) >= 2:
+            break
+    else:
+        return
+    page.goto(f"{args.base}/customers/{row['id']}/payments/")
+    page.wait_for_load_state("networkidle")
+    if "payments-tab" in wanted:
+        page.screenshot(path=OUT / "payments-tab.png", full_page=False)
+        print(f"saved {OUT / 'payments-tab.png'}")
+    for name, payment in (("refund-dialog", refundable[0]), ("refund-needs-approval", refundable[-1])):
+        if name not in wanted:
+            continue
+        page.get_by_role("link", name=f"Refund payment {payment['id']}").click()
+        page.locator("#refund-verdict").wait_for()
+        if name == "refund-dialog":
+            page.get_by_label("Amount to refund").fill("5.00")
+            page.wait_for_timeout(600)
+        page.screenshot(path=OUT / f"{name}.png", full_page=False)
+        print(f"saved {OUT / (name + '.png')}")
+        page.keyboard.press("Escape")
+    if "credit-dialog" in wanted:
+        page.get_by_role("link", name="Credit…").click()
+        page.locator("#credit-form").wait_for()
+        page.screenshot(path=OUT / "credit-dialog.png", full_page=False)
+        print(f"saved {OUT / 'credit-dialog.png'}")
 
 
 def email_shots(page, args, wanted) -> None:

@@ -23,10 +23,10 @@ from payments.charges import payment_retry
 from payments.credit import credit_balance, credit_debit, credit_grant
 from payments.forms import CreditForm, RefundForm, RefundPreviewForm, RetryForm
 from payments.models import CreditEntry, Payment, Refund
-from payments.policy import credit_verdict, refund_verdict
+from payments.policy import credit_limit, payment_rules, refund_verdict
 from payments.refunds import refund_issue
 from portal.access import require_capability
-from portal.money import InvalidAmount, decimal_text, format_money, parse_amount
+from portal.money import InvalidAmount, decimal_text, format_money, parse_amount, reporting_currency
 from portal.roles import Cap
 from portal.write_views import apply, form_errors
 
@@ -165,7 +165,7 @@ def _credit_context(request, customer, form: CreditForm | None = None) -> dict:
     form = form or CreditForm(currency=customer.currency, initial={"form_token": uuid.uuid4().hex,
                                                                    "direction": CreditEntry.Kind.GRANT})
     return {"customer": customer, "credit_form": form, "balance": credit_balance(customer.pk),
-            "limit_note": credit_verdict(actor=request.user, amount=1, currency=customer.currency),
+            "limit": credit_limit(request.user, payment_rules()), "reporting_currency": reporting_currency(),
             "entries": CreditEntry.objects.filter(customer=customer).order_by("-created_at", "-id")[:10]}
 
 
