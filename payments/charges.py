@@ -70,7 +70,7 @@ def retry_verdict(payment: Payment, *, actor=None, method: PaymentMethod | None 
         return Verdict(REFUSED, f"This customer pays through {APP_STORE_KINDS[method.kind].replace('the ', '')}: "
                                 f"it collects the payment itself.", "channel")
     if payment.decline_type == Payment.DeclineType.HARD and payment.payment_method_id == method.pk:
-        return Verdict(REFUSED, f"{method} was declined for good ({payment.failure_message or payment.failure_code}"
+        return Verdict(REFUSED, f"{method} was declined for good ({(payment.failure_message or payment.failure_code).rstrip('.')}"
                                 f"): retrying it would fail again. Send a card-update link; retries come back once "
                                 f"the card changes.", "hard_decline")
     return Verdict(ALLOWED)

@@ -165,9 +165,15 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
 
 # ---- What the money actions on a list of payments may do (the profile's Payments tab) ---------------------------
 
+# Refusals worth a line under the row's buttons (what to do about them); the others (nothing left to refund, a newer
+# attempt exists) are only the disabled button's tooltip.
+SAY_ON_THE_ROW = {"channel", "disputed", "hard_decline", "no_method"}
+
+
 def payment_row_actions(customer, payments: list[Payment], user) -> None:
     """Give each payment of one customer `refund_block` and `retry_block`: "" when the action is offered, else the
-    sentence its disabled button shows. Three queries whatever the number of rows."""
+    sentence its disabled button shows; and `action_note`, the refusal worth reading on the row. Three queries
+    whatever the number of rows."""
     from customers.models import Customer
     from payments.charges import default_method, retry_verdict
     from payments.policy import refund_refusal
@@ -186,12 +192,17 @@ def payment_row_actions(customer, payments: list[Payment], user) -> None:
             latest[attempt.invoice_id] = attempt
     for payment in payments:
         payment.customer = customer
-        refusal = refund_refusal(payment) if may_refund else None
-        payment.refund_block = refusal.reason if refusal else ""
-        payment.retry_block = ""
+        payment.refund_block = payment.retry_block = payment.action_note = ""
+        if may_refund and payment.status in Payment.CAPTURED_STATUSES:
+            refusal = refund_refusal(payment)
+            payment.refund_block = refusal.reason if refusal else ""
+            if refusal and refusal.code in SAY_ON_THE_ROW:
+                payment.action_note = refusal.reason
         if may_retry and payment.status == Payment.Status.FAILED:
             verdict = retry_verdict(payment, method=method, latest=latest.get(payment.invoice_id))
             payment.retry_block = verdict.reason if verdict.refused else ""
+            if verdict.refused and verdict.code in SAY_ON_THE_ROW:
+                payment.action_note = verdict.reason
 
 
 def customer_amount_due(customer) -> int:
