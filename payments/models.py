@@ -66,6 +66,8 @@ class Invoice(models.Model):
     issued_at = models.DateTimeField()
     due_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # Dunning: when the billing job charges this open invoice again (None: no retry planned, e.g. a hard decline).
+    next_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -274,6 +274,8 @@ PORTAL = {
     "MANAGER_CREDIT_LIMIT": env.int("MANAGER_CREDIT_LIMIT_MINOR", default=50000),
     "MAX_TRIAL_DAYS": env.int("MAX_TRIAL_DAYS", default=90),
     "DUNNING_RETRY_DAYS": env.list("DUNNING_RETRY_DAYS", cast=int, default=[1, 3, 5, 7]),
+    # A suspended subscription (the last dunning retry failed) expires after this many days.
+    "EXPIRE_AFTER_SUSPENDED_DAYS": env.int("EXPIRE_AFTER_SUSPENDED_DAYS", default=14),
     "BULK_ROW_LIMIT": env.int("BULK_ROW_LIMIT", default=1000),
     "DEMO_PASSWORD": "demo-pass-123",
     "DEMO_USERNAMES": ("agent", "manager", "admin"),

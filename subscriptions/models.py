@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -40,6 +41,14 @@ class Plan(models.Model):
 
 
 class Subscription(models.Model):
+    class CancelReason(models.TextChoices):
+        TOO_EXPENSIVE = "too_expensive", "Too expensive"
+        NOT_USING = "not_using", "Not using it"
+        MISSING_FEATURE = "missing_feature", "Missing a feature"
+        SWITCHING = "switching", "Switching to another provider"
+        TECHNICAL = "technical", "Technical problem"
+        OTHER = "other", "Other"
+
     class Status(models.TextChoices):
         TRIAL = "trial", "Trial"
         ACTIVE = "active", "Active"
@@ -71,10 +80,19 @@ class Subscription(models.Model):
                                        help_text="Plan that takes effect at the next renewal")
     payment_method = models.ForeignKey("payments.PaymentMethod", null=True, blank=True, on_delete=models.SET_NULL,
                                        related_name="subscriptions")
+    # The structured reason of a cancel (CancelReason); `cancellation_reason` keeps the words of older data.
+    cancel_reason = models.CharField(max_length=16, choices=CancelReason.choices, blank=True, default="",
+                                     db_default="")
+    # "Cancel once it settles": a cancel (now / period_end) waiting for a pending payment; "" when none waits.
+    cancel_after_settle = models.CharField(max_length=12, blank=True, default="", db_default="")
+    # A retention discount: this percentage off the next `discount_cycles_left` renewals.
+    discount_percent = models.PositiveSmallIntegerField(default=0, db_default=0)
+    discount_cycles_left = models.PositiveSmallIntegerField(default=0, db_default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
+            models.CheckConstraint(condition=Q(discount_percent__lte=100), name="subscription_discount_percent"),
             # A customer has at most one live subscription; changing plan changes it in place.
             models.UniqueConstraint(fields=["customer"], condition=Q(status__in=["trial", "active", "grace", "paused"]),
                                     name="one_live_subscription_per_customer"),
@@ -89,3 +107,36 @@ class Subscription(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
+
+
+class RetentionOffer(models.Model):
+    """An offer made to keep a customer who asked to cancel, routed by their reason (subscriptions/retention.py),
+    and what they said: the report of offers made, accepted and revenue saved reads these rows."""
+
+    class Kind(models.TextChoices):
+        PAUSE = "pause", "Pause instead"
+        DISCOUNT = "discount", "Discount for a few cycles"
+        DOWNGRADE = "downgrade", "A cheaper plan"
+        NONE = "none", "No offer"
+
+    class Status(models.TextChoices):
+        OFFERED = "offered", "Offered"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="retention_offers")
+    reason = models.CharField(max_length=16, choices=Subscription.CancelReason.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    terms = models.JSONField(default=dict, blank=True, help_text="ids and numbers only: percent, cycles, plan code")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OFFERED)
+    # Monthly revenue kept when accepted (minor units, subscription currency): the plan's monthly price less what
+    # the offer gives away.
+    mrr_saved = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["reason", "status"], name="retention_offer_reason")]
