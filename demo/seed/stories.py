@@ -35,7 +35,7 @@ MIN_SLOT_DAYS = 70  # a subscription slot is at least this long, which bounds k 
 # Days after the start of a period on which its charge is attempted: the renewal, then the dunning retries.
 ATTEMPT_DAYS = (0, *settings.PORTAL["DUNNING_RETRY_DAYS"])
 SUSPEND_AFTER_DAYS = ATTEMPT_DAYS[-1]  # the last retry failed
-EXPIRE_AFTER_SUSPENDED_DAYS = 14
+EXPIRE_AFTER_SUSPENDED_DAYS = settings.PORTAL["EXPIRE_AFTER_SUSPENDED_DAYS"]
 
 LAST_STATUS_WEIGHTS = (("'trial'", 4), ("'active'", 50), ("'grace'", 3), ("'paused'", 3), ("'suspended'", 2),
                        ("'cancelled'", 28), ("'expired'", 8))
