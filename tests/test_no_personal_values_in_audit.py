@@ -315,6 +315,111 @@ def _refund_outcome_record(customer, actor):
     refund_outcome_record(refund.pk, RefundResult("succeeded", ref="re_x"), actor=actor)
 
 
+def _subscription(customer, status="active", **fields):
+    from customers.services import customer_refresh_derived_state
+    from tests.factories import PlanFactory, SubscriptionFactory
+
+    _paying_customer(customer)
+    subscription = SubscriptionFactory(customer=customer, status=status,
+                                       plan=PlanFactory(code="pii-basic", name="Basic", price=1500, rank=1),
+                                       **fields)
+    customer_refresh_derived_state(customer)
+    return subscription
+
+
+def _subscription_change_plan(customer, actor):
+    from subscriptions.services import subscription_change_plan
+    from tests.factories import PlanFactory
+
+    subscription = _subscription(customer)
+    pro = PlanFactory(code="pii-pro", name="Pro", price=4900, rank=2)
+    result = subscription_change_plan(subscription=subscription, plan=pro, when="now", actor=actor)
+    basic = subscription.plan
+    result = subscription_change_plan(subscription=result.subscription, plan=basic, when="now", actor=actor)
+    subscription_change_plan(subscription=result.subscription, plan=pro, when="renewal", actor=actor)
+
+
+def _subscription_scheduled_change_cancel(customer, actor):
+    from subscriptions.services import subscription_scheduled_change_cancel
+    from tests.factories import PlanFactory
+
+    subscription = _subscription(customer, scheduled_plan=PlanFactory(code="pii-lite", name="Lite", price=500))
+    subscription_scheduled_change_cancel(subscription=subscription, actor=actor)
+
+
+def _subscription_cancel(customer, actor):
+    from subscriptions.services import subscription_cancel
+    from tests.factories import PaymentFactory
+
+    result = subscription_cancel(subscription=_subscription(customer), when="period_end", reason="other",
+                                 actor=actor)
+    PaymentFactory(customer=customer, status="pending")
+    subscription_cancel(subscription=result.subscription, when="now", reason="too_expensive", actor=actor,
+                        after_settle=True)
+
+
+def _subscription_cancel_undo(customer, actor):
+    from subscriptions.services import subscription_cancel_undo
+
+    subscription_cancel_undo(subscription=_subscription(customer, cancel_at_period_end=True), actor=actor)
+
+
+def _subscription_pause(customer, actor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from subscriptions.services import subscription_pause
+
+    subscription_pause(subscription=_subscription(customer), resume_on=timezone.localdate() + timedelta(days=9),
+                       actor=actor)
+
+
+def _subscription_resume(customer, actor):
+    from django.utils import timezone
+
+    from subscriptions.services import subscription_resume
+
+    from payments.models import Invoice
+    from subscriptions.models import Subscription
+
+    paused = _subscription(customer, status="paused", paused_at=timezone.now())
+    subscription_resume(subscription=paused, actor=actor)
+    # Suspended for an unpaid invoice: resuming charges it first.
+    Subscription.objects.filter(pk=paused.pk).update(status="suspended")
+    Invoice.objects.filter(pk=_open_invoice(customer).pk).update(subscription=paused)
+    subscription_resume(subscription=Subscription.objects.get(pk=paused.pk), actor=actor)
+
+
+def _subscription_extend_trial(customer, actor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from subscriptions.services import subscription_extend_trial
+
+    start = timezone.now() - timedelta(days=3)
+    trial = _subscription(customer, status="trial", started_at=start, current_period_start=start,
+                          current_period_end=start + timedelta(days=14), trial_end=start + timedelta(days=14))
+    subscription_extend_trial(subscription=trial, days=7, actor=actor)
+
+
+def _credit_add_for_proration(customer, actor):
+    from payments.credit import credit_add_for_proration
+
+    credit_add_for_proration(customer=customer, amount=250, reason="Unused time on Pro", actor=actor)
+
+
+def _invoice_issue(customer, actor):
+    from django.utils import timezone
+
+    from payments.invoices import invoice_issue, invoice_line
+
+    invoice_issue(customer=customer, subscription=None, lines=[invoice_line("Pro for the rest of the period", 900)],
+                  currency=customer.currency, period_start=timezone.now(), period_end=timezone.now(), actor=actor,
+                  why="plan change")
+
+
 SERVICES = {
     "payments.refunds.refund_issue": _refund_issue,
     "payments.charges.payment_retry": _payment_retry,
@@ -346,6 +451,15 @@ SERVICES = {
     "portal.approvals.approval_request": _approval_request,
     "portal.approvals.approval_approve": _approval_approve,
     "portal.approvals.approval_reject": _approval_reject,
+    "subscriptions.services.subscription_change_plan": _subscription_change_plan,
+    "subscriptions.services.subscription_scheduled_change_cancel": _subscription_scheduled_change_cancel,
+    "subscriptions.services.subscription_cancel": _subscription_cancel,
+    "subscriptions.services.subscription_cancel_undo": _subscription_cancel_undo,
+    "subscriptions.services.subscription_pause": _subscription_pause,
+    "subscriptions.services.subscription_resume": _subscription_resume,
+    "subscriptions.services.subscription_extend_trial": _subscription_extend_trial,
+    "payments.credit.credit_add_for_proration": _credit_add_for_proration,
+    "payments.invoices.invoice_issue": _invoice_issue,
 }
 # Functions that look like services (keyword-only `actor`) but are not writes a caller makes: why, by name.
 NOT_SERVICES: dict[str, str] = {
@@ -359,6 +473,9 @@ NOT_SERVICES: dict[str, str] = {
     "payments.gateway_calls.refund_submit": "the same for refunds: payments.outcomes.refund_outcome_record",
     "portal.audit.audit_record": "the kernel call every service makes to write the audit row",
     "portal.selectors.audit_events": "a read: `actor` filters the audit log by username",
+    "subscriptions.services.action_verdicts": "a read: what each subscription action answers for this actor",
+    "subscriptions.state.subscription_record": "the one writer of subscription state, called by every "
+                                               "subscriptions.services action (each exercised here)",
 }
 
 
