@@ -54,7 +54,7 @@ from payments.invoices import invoice_issue, invoice_line
 from payments.models import Invoice, Payment, PaymentMethod
 from payments.outcomes import invoice_amount_outstanding
 from portal.errors import DomainError
-from portal.money import format_money
+from portal.money import format_money as _money
 from portal.roles import Cap, has_capability
 from subscriptions import transitions
 from subscriptions.models import Plan, Subscription, SubscriptionRequest
@@ -124,10 +124,6 @@ def _refuse(reason: str, code: str, offer: str = ""):
 
 # ---- Words ------------------------------------------------------------------------------------------------------
 
-def _money(amount: int, currency: str) -> str:
-    return format_money(amount, currency)
-
-
 def _day(moment: datetime | date | None) -> str:
     """'1 Jan', or '1 Jan 2028' outside the current year (local time)."""
     if moment is None:
@@ -179,7 +175,8 @@ def _payment_blocker(customer_id: int) -> str:
         return ""
     kind, ident, moment, state = rows[0]
     if kind == "invoice":
-        return f"Cancel is blocked: invoice {ident} is in dunning (next retry {_day(moment)} at {_clock(moment)[-5:]})."
+        return (f"Cancel is blocked: invoice {ident} is in dunning (next retry on {_day(moment)} at "
+                f"{timezone.localtime(moment):%H:%M}).")
     if state == Payment.Status.UNKNOWN:
         return f"Cancel is blocked: payment {ident} is being checked with the gateway since {_clock(moment)}."
     return f"Cancel is blocked: payment {ident} is pending since {_clock(moment)}."
@@ -200,26 +197,28 @@ def _cancel_pending_refusal(subscription: Subscription) -> str:
     return ""
 
 
-def _outstanding(subscription: Subscription) -> tuple[Invoice | None, Payment | None]:
-    """The open invoice a suspended subscription owes (the newest), with its latest attempt."""
-    invoice = (Invoice.objects.filter(subscription_id=subscription.pk, status=Invoice.Status.OPEN)
-               .order_by("-issued_at", "-id").first())
-    latest = (Payment.objects.filter(invoice_id=invoice.pk).order_by("-created_at", "-id").first()
-              if invoice is not None else None)
-    return invoice, latest
+def _outstanding(subscription: Subscription) -> Invoice | None:
+    """The open invoice a suspended subscription owes (the newest), in one query, with its latest attempt
+    (`latest_id`, `latest_status`) and whether the customer has a default payment method (`has_method`)."""
+    latest = Payment.objects.filter(invoice_id=OuterRef("pk")).order_by("-created_at", "-id")
+    return (Invoice.objects.filter(subscription_id=subscription.pk, status=Invoice.Status.OPEN)
+            .annotate(latest_id=Subquery(latest.values("public_id")[:1]),
+                      latest_status=Subquery(latest.values("status")[:1]),
+                      has_method=Exists(PaymentMethod.objects.filter(customer_id=subscription.customer_id,
+                                                                     is_default=True)))
+            .order_by("-issued_at", "-id").first())
 
 
-def _resume_refusal(invoice_number: str | None, latest: tuple[str, str] | None, has_method: bool,
-                    amount_due: int) -> Verdict:
-    """May a suspended subscription be resumed: an open invoice to collect, no attempt on it still processing, and
-    a method to charge what credit does not pay. `latest`: the latest attempt's (public id, status)."""
-    if invoice_number is None:
+def _resume_refusal(invoice: Invoice | None, amount_due: int) -> Verdict:
+    """May a suspended subscription be resumed: an open invoice to collect (from `_outstanding`), no attempt on it
+    still processing, and a payment method for what account credit does not pay (`amount_due`)."""
+    if invoice is None:
         return Verdict(False, "No open invoice belongs to this suspended subscription, so there is nothing to "
                               "collect: start a new subscription instead.", "no_outstanding_invoice")
-    if latest is not None and latest[1] in (Payment.Status.PENDING, Payment.Status.UNKNOWN):
-        return Verdict(False, f"A charge for invoice {invoice_number} ({latest[0]}) is still processing; the "
-                              f"subscription becomes active when it succeeds.", "charge_in_progress")
-    if amount_due > 0 and not has_method:
+    if invoice.latest_status in (Payment.Status.PENDING, Payment.Status.UNKNOWN):
+        return Verdict(False, f"A charge for invoice {invoice.number} ({invoice.latest_id}) is still processing; "
+                              f"the subscription becomes active when it succeeds.", "charge_in_progress")
+    if amount_due > 0 and not invoice.has_method:
         return Verdict(False, "No payment method on file: send the customer a card-update link, then resume.",
                        "no_method")
     return ALLOWED
@@ -543,17 +542,15 @@ def _resume(subscription: Subscription, now: datetime, loaded: Subscription | No
                      "current_period_end": end},
             verb="resumed", timeline=f"Subscription resumed; {renews}",
             data={"period_end": end.isoformat()})
-    invoice, latest = _outstanding(subscription)
+    invoice = _outstanding(subscription)
     due = invoice_amount_outstanding(invoice) if invoice is not None else 0
     balance = min(credit_balance(subscription.customer_id), due)
-    method = default_method(subscription.customer_id)
-    verdict = _resume_refusal(invoice.number if invoice else None,
-                              (latest.public_id, latest.status) if latest else None, method is not None,
-                              due - balance)
+    verdict = _resume_refusal(invoice, due - balance)
     if not verdict.allowed:
         raise ActionRefused(verdict)
     charge = due - balance
-    on = f" on {method}" if method is not None and charge else ""
+    method = default_method(subscription.customer_id) if charge else None
+    on = f" on {method}" if method is not None else ""
     summary = (f"Charges {_money(charge, currency)}{on} now for invoice {invoice.number}; the subscription is active "
                f"again once it is paid." if charge else
                f"Account credit pays invoice {invoice.number} ({_money(due, currency)}); the subscription is active "
@@ -854,15 +851,5 @@ def action_verdicts(subscription: Subscription, *, actor) -> dict[str, Verdict]:
 def _suspended_resume_verdict(subscription: Subscription) -> Verdict:
     """What `_resume` checks for a suspended subscription, in one query. The menu does not add up the credit
     ledger, so it asks for a payment method whenever the invoice is unpaid; the action itself lets credit pay."""
-    latest = Payment.objects.filter(invoice_id=OuterRef("pk")).order_by("-created_at", "-id")
-    row = (Invoice.objects.filter(subscription_id=subscription.pk, status=Invoice.Status.OPEN)
-           .annotate(latest_id=Subquery(latest.values("public_id")[:1]),
-                     latest_status=Subquery(latest.values("status")[:1]),
-                     has_method=Exists(PaymentMethod.objects.filter(customer_id=subscription.customer_id,
-                                                                    is_default=True)))
-           .values("number", "latest_id", "latest_status", "has_method", "total", "credit_applied")
-           .order_by("-issued_at", "-id").first())
-    if row is None:
-        return _resume_refusal(None, None, False, 0)
-    return _resume_refusal(row["number"], (row["latest_id"], row["latest_status"]) if row["latest_id"] else None,
-                           row["has_method"], row["total"] - row["credit_applied"])
+    invoice = _outstanding(subscription)
+    return _resume_refusal(invoice, invoice.total - invoice.credit_applied if invoice is not None else 0)
