@@ -156,7 +156,8 @@ def _mrr(subscription: Subscription, **changes) -> int:
 
 
 def _renewal(subscription: Subscription, plan: Plan | None = None) -> int:
-    plan = plan or subscription.plan
+    """What the next renewal charges: `plan`, else the plan scheduled for it, else the current one."""
+    plan = plan or subscription.scheduled_plan or subscription.plan
     return renewal_amount(plan.price, subscription.discount_percent, subscription.discount_cycles_left)
 
 
@@ -258,6 +259,7 @@ class _Change:
     credit: int = 0  # account credit granted (proration)
     credit_reason: str = ""
     invoice_lines: list[dict] = field(default_factory=list)  # an invoice issued and charged (proration)
+    invoice_from: datetime | None = None  # the start of the invoice's period (the moment of the change)
     collect: Invoice | None = None  # an invoice charged before anything changes (resume of a suspended one)
 
 
@@ -379,7 +381,8 @@ def _plan_change(subscription: Subscription, now: datetime, loaded: Subscription
                  + (f" ({_money(net, currency)} for the rest of the period)" if net > 0
                     else f" ({_money(-net, currency)} credit for the unused time)" if net < 0 else ""),
         data={**base, "charge": share.charge, "credit": share.credit, "net": net, "currency": currency},
-        credit=max(-net, 0), credit_reason=f"Unused time on {old.name}", invoice_lines=invoice_lines)
+        credit=max(-net, 0), credit_reason=f"Unused time on {old.name}", invoice_lines=invoice_lines,
+        invoice_from=now)
 
 
 def _scheduled_change_cancel(subscription: Subscription, now: datetime, loaded: Subscription | None) -> _Change:
@@ -390,11 +393,11 @@ def _scheduled_change_cancel(subscription: Subscription, now: datetime, loaded: 
         raise ActionRefused(transitions.allowed(subscription.status, "change_plan"))
     _unchanged_since(subscription, loaded)
     plan, end = subscription.plan, subscription.current_period_end
-    summary = (f"Keeps {plan.name} at the renewal on {_day(end)} ({_money(_renewal(subscription), plan.currency)}) "
-               f"instead of changing to {scheduled.name}.")
+    renews = _renewal(subscription, plan)
+    summary = (f"Keeps {plan.name} at the renewal on {_day(end)} ({_money(renews, plan.currency)}) instead of "
+               f"changing to {scheduled.name}.")
     return _Change(
-        _impact(subscription, SCHEDULED_CHANGE_CANCEL, summary, next_invoice_at=end,
-                next_invoice_amount=_renewal(subscription)),
+        _impact(subscription, SCHEDULED_CHANGE_CANCEL, summary, next_invoice_at=end, next_invoice_amount=renews),
         f"The change to {scheduled.name} is cancelled; the subscription stays on {plan.name}.",
         changes={"scheduled_plan": None}, verb="plan_change_unscheduled",
         timeline=f"Scheduled change to {scheduled.name} cancelled; stays on {plan.name}",
@@ -717,7 +720,7 @@ def _apply(subscription: Subscription, change: _Change, *, actor) -> Invoice | N
     data = dict(change.data)
     if change.invoice_lines:
         invoice = invoice_issue(customer=subscription.customer, subscription=subscription, lines=change.invoice_lines,
-                                currency=change.impact.currency, period_start=timezone.now(),
+                                currency=change.impact.currency, period_start=change.invoice_from,
                                 period_end=subscription.current_period_end, actor=actor, why="plan change")
         data["invoice"] = invoice.public_id
     if change.credit:
