@@ -356,7 +356,8 @@ def _plan_change(subscription: Subscription, now: datetime, loaded: Subscription
     lines = [f"Unused time on {old.name} ({unused}): −{_money(share.credit, currency)}",
              f"{new.name} for the rest of the period, to {_day(end)}: {_money(share.charge, currency)}"]
     if net > 0:
-        summary = f"Charges {_money(net, currency)} now for the rest of this period; renews at {renews_at} on {_day(end)}."
+        summary = (f"Charges {_money(net, currency)} now for the rest of this period; renews at {renews_at} on "
+                   f"{_day(end)}.")
         lines.append(f"Due now: {_money(net, currency)}"
                      + (f" (account credit of {_money(min(balance, net), currency)} pays first)" if balance else ""))
     elif net < 0:
@@ -475,7 +476,8 @@ def _cancel_undo(subscription: Subscription, now: datetime, loaded: Subscription
         summary = f"Keeps the trial: it converts on {_day(end)} at {_money(_renewal(subscription), plan.currency)}."
         next_at = end
     else:
-        summary = f"Keeps the subscription: it renews at {_money(_renewal(subscription), plan.currency)} on {_day(end)}."
+        summary = (f"Keeps the subscription: it renews at {_money(_renewal(subscription), plan.currency)} on "
+                   f"{_day(end)}.")
         next_at = end
     was = "once the payment settles" if subscription.cancel_after_settle else f"on {_day(end)}"
     return _Change(

@@ -100,7 +100,8 @@ def test_random_actions_keep_every_rule(ann, plans):
             self.act(services.subscription_change_plan, preview, plan=plan, when=when)
 
         def cancel(self, preview, rng):
-            self.act(services.subscription_cancel, preview, when=rng.choice(["now", "period_end", "period_end", "period_end"]),
+            when = rng.choice(["now", "period_end", "period_end", "period_end"])
+            self.act(services.subscription_cancel, preview, when=when,
                      reason=rng.choice(Subscription.CancelReason.values), after_settle=rng.random() < 0.5)
 
         def undo_cancel(self, preview, rng):
