@@ -28,6 +28,7 @@ from django.utils import timezone
 from customers import services
 from payments.card_links import card_link_send, card_link_token
 from payments.models import PaymentMethodLink
+from subscriptions.retention import retention_offer_make
 from support.services import ticket_open
 from customers.models import CustomerTag
 from portal.models import AccessLog, ApiToken
@@ -42,6 +43,7 @@ from tests.support.factories import TicketFactory
 pytestmark = pytest.mark.django_db
 
 NOTE_TEXT = "Xyloquartz promised a callback"
+OFFER_TOKEN = "e" * 32
 
 
 @dataclass
@@ -58,6 +60,7 @@ class World:
     used_card_link: object = None
     approval: object = None  # pending, asked by the agent for the subject
     own_approval: object = None  # pending, asked by the manager
+    subscription: object = None  # the subject's, active
 
 
 @pytest.fixture
@@ -69,7 +72,11 @@ def world(agent, manager, approval_kinds):
     other = CustomerFactory(first_name="Ottoline", last_name="Brackwater", email="ottoline@pii.example",
                             phone="+1 555 0142", address_line1="Marrowgate 3")
     card = PaymentMethodFactory(customer=subject)
-    SubscriptionFactory(customer=subject, plan=plan, payment_method=card)
+    subscription = SubscriptionFactory(customer=subject, plan=plan, payment_method=card)
+    PlanFactory(code="basic-monthly", name="Basic Monthly", price=1000)  # a plan to change to
+    # The retention offer a cancel dialog (token OFFER_TOKEN) showed for "not using it", to accept or decline.
+    retention_offer_make(subscription=subscription, reason="not_using", actor=agent,
+                         request_key=f"form:{agent.pk}:{OFFER_TOKEN}:offer:not_using")
     payment = PaymentFactory(customer=subject, payment_method=card)
     NoteFactory(customer=subject, author=agent, body=NOTE_TEXT)
     ActivityEventFactory(customer=subject, summary="Plan changed")
@@ -97,7 +104,7 @@ def world(agent, manager, approval_kinds):
     subject.refresh_from_db()
     return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed,
                  escalation=escalation, captured=payment, card_link=card_link, used_card_link=used_card_link,
-                 approval=approval, own_approval=own_approval)
+                 approval=approval, own_approval=own_approval, subscription=subscription)
 
 
 def personal_values(customer) -> list[str]:
@@ -155,6 +162,15 @@ def _approval(world):
 
 def _own_approval(world):
     return {"approval_id": world.own_approval.public_id}
+
+
+def _sub(action=None):
+    return lambda world: {"public_id": world.subscription.public_id, **({"action": action} if action else {})}
+
+
+CHANGE_PLAN = {"plan": "basic-monthly", "when": "renewal", "form_token": "f" * 32}
+CANCEL = {"reason": "too_expensive", "when": "period_end", "form_token": "f" * 32}
+OFFER = {"reason": "not_using", "months": "1", "form_token": OFFER_TOKEN}
 
 
 def _tab(tab):
@@ -361,6 +377,46 @@ CALLS = [
     Call("api_customer_credits", kind="api", discloses=True, kwargs=_subject),
     Call("api_customer_credits", "post", "api", True, _subject, {"amount": 500, "reason": "Outage"}),
     Call("api_customer_credits", "post", "api", False, _subject, {"amount": 0, "reason": "Outage"}, note="invalid"),
+    # Subscription actions: each dialog, its preview and each cancel step render the subscription for its customer;
+    # a confirm that worked answers with a redirect to the Subscriptions tab (htmx: HX-Redirect, no body)
+    Call("subscriptions:action", discloses=True, kwargs=_sub("plan")),
+    Call("subscriptions:action", kind="htmx", discloses=True, kwargs=_sub("plan"), target="subscription-body"),
+    Call("subscriptions:action", kind="htmx", discloses=True, kwargs=_sub("pause"), target="subscription-body",
+         note="pause"),
+    Call("subscriptions:action", kind="htmx", discloses=True, kwargs=_sub("keep"), target="subscription-body",
+         note="refused"),
+    Call("subscriptions:action_preview", kind="htmx", discloses=True, kwargs=_sub("plan"),
+         query={"plan": "basic-monthly"}, target="subscription-live"),
+    Call("subscriptions:action_preview", kind="htmx", discloses=True, kwargs=_sub("extend-trial"),
+         query={"days": "x"}, target="subscription-live", note="invalid"),
+    Call("subscriptions:action_confirm", "post", "htmx", False, _sub("plan"), CHANGE_PLAN, note="valid"),
+    Call("subscriptions:action_confirm", "post", "htmx", True, _sub("plan"), {**CHANGE_PLAN, "plan": "x"},
+         note="invalid"),
+    Call("subscriptions:action_confirm", "post", "page", False, _sub("pause"), {"form_token": "f" * 32},
+         note="redirects"),
+    Call("subscriptions:scheduled_change_cancel", "post", "htmx", False, _sub(), {"form_token": "f" * 32},
+         note="refused"),
+    Call("subscriptions:scheduled_change_cancel", "post", "page", False, _sub(), {}, note="redirects"),
+    Call("subscriptions:cancel_new", discloses=True, kwargs=_sub()),
+    Call("subscriptions:cancel_new", kind="htmx", discloses=True, kwargs=_sub(), target="subscription-body"),
+    Call("subscriptions:cancel_offer", "post", "htmx", True, _sub(), {"reason": "not_using", "form_token": "f" * 32},
+         note="valid"),
+    Call("subscriptions:cancel_offer", "post", "htmx", True, _sub(), {"reason": "", "form_token": "f" * 32},
+         note="invalid"),
+    Call("subscriptions:cancel_accept", "post", "htmx", False, _sub(), OFFER, note="valid"),
+    Call("subscriptions:cancel_accept", "post", "htmx", True, _sub(), {**OFFER, "form_token": "d" * 32},
+         note="no-offer"),
+    Call("subscriptions:cancel_accept", "post", "page", False, _sub(), OFFER, note="redirects"),
+    Call("subscriptions:cancel_decline", "post", "htmx", True, _sub(), OFFER, note="valid"),
+    Call("subscriptions:cancel_decline", "post", "htmx", True, _sub(), {**OFFER, "reason": "x"}, note="invalid"),
+    Call("subscriptions:cancel_preview", kind="htmx", discloses=True, kwargs=_sub(), query=CANCEL,
+         target="subscription-live"),
+    Call("subscriptions:cancel_confirm", "post", "htmx", False, _sub(), CANCEL, note="valid"),
+    Call("subscriptions:cancel_confirm", "post", "htmx", True, _sub(), {**CANCEL, "when": "x"}, note="invalid"),
+    Call("subscriptions:cancel_confirm", "post", "page", False, _sub(), CANCEL, note="redirects"),
+    # The retention report: counts and sums by reason, nobody's data
+    Call("subscriptions:retention"),
+    Call("subscriptions:retention", query={"days": "90"}, note="90-days"),
     # Payment providers' signed events: the answer says only whether the event was taken
     Call("webhooks:stripe", "post", persona=None, data={"id": "evt_walk"}, note="unsigned"),
     # JSON API

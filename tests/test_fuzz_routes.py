@@ -36,6 +36,10 @@ from payments.models import Invoice, Payment
 from portal.approval_forms import ApprovalQueryForm, ApprovalTabForm, DecisionForm
 from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from portal.services import api_token_create
+from subscriptions.forms import (
+    CancelForm, ChangePlanForm, ExtendTrialForm, OfferDecisionForm, PauseForm, RetentionReportForm,
+)
+from subscriptions.models import Subscription
 from support.escalation_forms import EscalateForm, ResolveForm
 from support.escalations import escalation_raise
 from support.forms import QueueForm, TicketAssignForm, TicketCommentForm, TicketOpenForm, TicketStatusForm
@@ -110,6 +114,7 @@ class World:
     tag: str = "vip"
     payment_id: str = ""
     card_token: str = ""
+    subscription_id: str = ""
 
 
 def _build_world(admin) -> World:
@@ -125,9 +130,11 @@ def _build_world(admin) -> World:
     card_token = card_link_token(card_link_send(customer=customer, actor=admin))
     # Asked by someone else, so the admin may decide it (fuzzed decisions are rolled back with their request).
     approval = request_tag(customer=customer, actor=UserFactory(username="requester", role="Agent"))
+    live = Subscription.objects.filter(customer=customer, status__in=Subscription.LIVE_STATUSES).first()
     return World(admin=admin, customer=customer, invoice=Invoice.objects.filter(customer=customer).first(),
                  token_id=token.pk, api_secret=secret, ticket=ticket, escalation_id=escalation.public_id,
-                 payment_id=(captured or failed).public_id, card_token=card_token, approval_id=approval.public_id)
+                 payment_id=(captured or failed).public_id, card_token=card_token, approval_id=approval.public_id,
+                 subscription_id=live.public_id)
 
 
 def _real_kwargs(route: Route, world: World) -> dict:
@@ -139,7 +146,10 @@ def _real_kwargs(route: Route, world: World) -> dict:
                                                                             "api_payment"))
                             else world.customer.public_id if route.name.startswith("payments:credit")
                             else world.ticket.public_id if route.name.startswith("api_ticket")
+                            else world.subscription_id if route.name.startswith("subscriptions:")
                             else world.customer.public_id)
+        elif name == "action":
+            values[name] = "pause"  # its date is the input most worth fuzzing (the others: tests/subscriptions)
         elif name == "ticket_id":
             values[name] = world.ticket.public_id
         elif name == "tab":
@@ -169,6 +179,8 @@ FIELD_NAMES = sorted({
     *EscalateForm.base_fields, *ResolveForm.base_fields, *OwnerForm.base_fields, "back", "cursor",
     *CardLinkSendForm.base_fields, *SandboxCardForm.base_fields, *StripeCardForm.base_fields,
     *ApprovalTabForm.base_fields, *ApprovalQueryForm.base_fields, *DecisionForm.base_fields, "password",
+    *ChangePlanForm.base_fields, *PauseForm.base_fields, *ExtendTrialForm.base_fields, *CancelForm.base_fields,
+    *OfferDecisionForm.base_fields, *RetentionReportForm.base_fields,
     # the JSON API's fields
     "body", "name", "plan", "when", "reason", "preview", "resume_on", "days", "amount", "template", "subject",
     "public", "status", "note", "comment", "confirm", "queue", "action", "filter", "customers", "params",
@@ -195,7 +207,7 @@ def _texts(world: World):
              "welcome", "newsletter", "ticket-reply", world.ticket.public_id, "mine", "unassigned", "escalated",
              "pending", "open", "solved", "closed", "urgent", "high", "low", "1", "0", "4242 4242 4242 4242",
              "4242424242424241", "4000000000000002", "12/34", "01/20", "123", "seti_123", "a" * 32,
-             "decided", "approved",
+             "decided", "approved", "period_end", "not_using", "too_expensive", "basic-monthly", "2027-01-31",
              "rejected", "expired", "failed", world.approval_id]
     return st.one_of(
         st.text(max_size=40),
@@ -231,7 +243,8 @@ CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlen
 HTMX_TARGETS = ["directory-results", "profile-tabs", "notes-more", "payments-more", "activity-more", "tickets-results",
                 "tickets-more", "ticket-body", "subscriptions-more", "emails-more", "profile-header", "tags",
                 "email-send-body", "email-preview", "escalations-more", "escalate-body", "card-link-body",
-                "card-link-form", "approvals-more", "money-body", "refund-verdict", ""]
+                "card-link-form", "approvals-more", "money-body", "refund-verdict", "subscription-body",
+                "subscription-live", "cancel-step", ""]
 
 
 @dataclass

@@ -315,6 +315,97 @@ def _refund_outcome_record(customer, actor):
     refund_outcome_record(refund.pk, RefundResult("succeeded", ref="re_x"), actor=actor)
 
 
+def _subscription(customer, status="active", **fields):
+    """A subscription on Standard, with a cheaper and a bigger plan to change to."""
+    from tests.subscriptions.factories import catalogue, subscribed
+
+    plans = catalogue()
+    return subscribed(plans["standard"], status=status, customer=customer, **fields), plans
+
+
+def _subscription_record(customer, actor):
+    from subscriptions.state import subscription_record
+
+    subscription, _ = _subscription(customer)
+    subscription_record(subscription, actor=actor, action="discount_granted", summary="Discount granted",
+                        changes={"discount_percent": 10, "discount_cycles_left": 1})
+
+
+def _subscription_change_plan(customer, actor):
+    from subscriptions.services import subscription_change_plan
+
+    subscription, plans = _subscription(customer)
+    subscription_change_plan(subscription=subscription, plan=plans["basic"], when="renewal", actor=actor)
+
+
+def _subscription_scheduled_change_cancel(customer, actor):
+    from subscriptions.services import subscription_scheduled_change_cancel
+
+    subscription, plans = _subscription(customer)
+    subscription.scheduled_plan = plans["basic"]
+    subscription.save(update_fields=["scheduled_plan"])
+    subscription_scheduled_change_cancel(subscription=subscription, actor=actor)
+
+
+def _subscription_cancel(customer, actor):
+    from subscriptions.services import subscription_cancel
+
+    subscription, _ = _subscription(customer)
+    subscription_cancel(subscription=subscription, when="period_end", reason="other", actor=actor)
+
+
+def _subscription_cancel_undo(customer, actor):
+    from subscriptions.services import subscription_cancel_undo
+
+    subscription, _ = _subscription(customer, cancel_at_period_end=True, cancel_reason="other")
+    subscription_cancel_undo(subscription=subscription, actor=actor)
+
+
+def _subscription_pause(customer, actor):
+    from subscriptions.services import subscription_pause
+
+    subscription, _ = _subscription(customer)
+    subscription_pause(subscription=subscription, actor=actor)
+
+
+def _subscription_resume(customer, actor):
+    from subscriptions.services import subscription_resume
+
+    subscription, _ = _subscription(customer, status="paused")
+    subscription_resume(subscription=subscription, actor=actor)
+
+
+def _subscription_extend_trial(customer, actor):
+    from subscriptions.services import subscription_extend_trial
+
+    subscription, _ = _subscription(customer, status="trial")
+    subscription_extend_trial(subscription=subscription, days=3, actor=actor)
+
+
+def _retention_offer_make(customer, actor):
+    from subscriptions.retention import retention_offer_make
+
+    subscription, _ = _subscription(customer)
+    retention_offer_make(subscription=subscription, reason="not_using", actor=actor)
+
+
+def _retention_offer_accept(customer, actor):
+    from subscriptions.retention import retention_offer_accept, retention_offer_make
+
+    subscription, _ = _subscription(customer)
+    for reason in ("missing_feature", "too_expensive", "not_using"):  # a discount, a cheaper plan, a pause
+        offer = retention_offer_make(subscription=subscription, reason=reason, actor=actor)
+        retention_offer_accept(offer=offer, actor=actor)
+
+
+def _retention_offer_decline(customer, actor):
+    from subscriptions.retention import retention_offer_decline, retention_offer_make
+
+    subscription, _ = _subscription(customer)
+    retention_offer_decline(offer=retention_offer_make(subscription=subscription, reason="not_using", actor=actor),
+                            actor=actor)
+
+
 SERVICES = {
     "payments.refunds.refund_issue": _refund_issue,
     "payments.charges.payment_retry": _payment_retry,
@@ -346,6 +437,17 @@ SERVICES = {
     "portal.approvals.approval_request": _approval_request,
     "portal.approvals.approval_approve": _approval_approve,
     "portal.approvals.approval_reject": _approval_reject,
+    "subscriptions.state.subscription_record": _subscription_record,
+    "subscriptions.services.subscription_change_plan": _subscription_change_plan,
+    "subscriptions.services.subscription_scheduled_change_cancel": _subscription_scheduled_change_cancel,
+    "subscriptions.services.subscription_cancel": _subscription_cancel,
+    "subscriptions.services.subscription_cancel_undo": _subscription_cancel_undo,
+    "subscriptions.services.subscription_pause": _subscription_pause,
+    "subscriptions.services.subscription_resume": _subscription_resume,
+    "subscriptions.services.subscription_extend_trial": _subscription_extend_trial,
+    "subscriptions.retention.retention_offer_make": _retention_offer_make,
+    "subscriptions.retention.retention_offer_accept": _retention_offer_accept,
+    "subscriptions.retention.retention_offer_decline": _retention_offer_decline,
 }
 # Functions that look like services (keyword-only `actor`) but are not writes a caller makes: why, by name.
 NOT_SERVICES: dict[str, str] = {
@@ -359,6 +461,7 @@ NOT_SERVICES: dict[str, str] = {
     "payments.gateway_calls.refund_submit": "the same for refunds: payments.outcomes.refund_outcome_record",
     "portal.audit.audit_record": "the kernel call every service makes to write the audit row",
     "portal.selectors.audit_events": "a read: `actor` filters the audit log by username",
+    "subscriptions.services.action_verdicts": "a read: which subscription actions this actor may take, and why not",
 }
 
 

@@ -23,10 +23,11 @@ def catalogue() -> dict[str, Plan]:
     }
 
 
-def subscribed(plan: Plan, *, status: str = Subscription.Status.ACTIVE, **fields) -> Subscription:
-    """A customer with a card and one live subscription on `plan`, ten days into a 30-day period."""
+def subscribed(plan: Plan, *, status: str = Subscription.Status.ACTIVE, customer=None, **fields) -> Subscription:
+    """A customer (a new one unless given) with a card and one subscription on `plan` in `status`, ten days into a
+    30-day period."""
     now = timezone.now()
-    customer = CustomerFactory(currency=plan.currency, first_name="Ada", last_name="Lovelace")
+    customer = customer or CustomerFactory(currency=plan.currency, first_name="Ada", last_name="Lovelace")
     card = PaymentMethodFactory(customer=customer, brand="visa", last4="4242")
     defaults = {"started_at": now - timedelta(days=100), "current_period_start": now - timedelta(days=10),
                 "current_period_end": now + timedelta(days=20)}
