@@ -87,6 +87,22 @@ def routes() -> dict[str, str]:
     return {**DEFAULT_ROUTES, **configured}
 
 
+def route_descriptions() -> dict[str, str]:
+    """Reason → what it is offered now, in words, with the fallbacks ("a pause, else a discount")."""
+    first, most = settings.RETENTION_PAUSE_MONTHS, settings.RETENTION_PAUSE_MAX_MONTHS
+    words = {Kind.PAUSE: f"a pause of {first}{f'–{most}' if most > first else ''} month{'s' if most > 1 else ''}",
+             Kind.DOWNGRADE: "a cheaper plan",
+             Kind.DISCOUNT: f"{settings.RETENTION_DISCOUNT_PERCENT}% off {settings.RETENTION_DISCOUNT_CYCLES} renewals"}
+    described = {}
+    for reason, kind in routes().items():
+        chain = []
+        while kind != Kind.NONE:
+            chain.append(words[kind])
+            kind = FALLBACK[kind]
+        described[reason] = (", else ".join(chain) or "no offer").capitalize()
+    return described
+
+
 def pause_months_choices() -> list[int]:
     return list(range(1, max(settings.RETENTION_PAUSE_MAX_MONTHS, 1) + 1))
 

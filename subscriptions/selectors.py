@@ -13,6 +13,7 @@ from django.utils import timezone
 from payments.models import Invoice, Payment
 from portal.money import currencies_without_rate, reporting_currency, to_reporting
 from subscriptions.models import Plan, RetentionOffer, Subscription
+from subscriptions.retention import route_descriptions
 from subscriptions.transitions import ACTION_LABELS, Verdict
 
 # ---- The action menu -------------------------------------------------------------------------------------------
@@ -150,6 +151,7 @@ class RetentionRow:
     declined: int = 0
     saved: int = 0  # monthly revenue kept by the accepted offers, reporting currency minor units
     kinds: dict[str, int] = field(default_factory=dict)  # offers made, by kind
+    route: str = ""  # what the reason gets now (subscriptions/retention.py), in words
 
     @property
     def acceptance_rate(self) -> float | None:
@@ -182,7 +184,9 @@ def retention_report(*, days: int = 30, now: datetime | None = None) -> Retentio
     groups = (RetentionOffer.objects.filter(created_at__gte=since)
               .values("reason", "kind", "status", "currency")
               .annotate(count=Count("id"), saved=Sum("mrr_saved")).order_by())
-    rows = {reason: RetentionRow(reason, label) for reason, label in Subscription.CancelReason.choices}
+    routes = route_descriptions()
+    rows = {reason: RetentionRow(reason, label, route=routes[reason])
+            for reason, label in Subscription.CancelReason.choices}
     missing = currencies_without_rate({group["currency"] for group in groups})
     for group in groups:
         row = rows[group["reason"]]

@@ -318,3 +318,13 @@ def test_the_report_follows_the_services(subscription, agent):
     rows = {row.reason: row for row in retention_report(days=30).rows}
     assert (rows["missing_feature"].accepted, rows["missing_feature"].saved) == (1, 1039)
     assert (rows["not_using"].offers, rows["not_using"].accepted, rows["not_using"].saved) == (1, 0, 0)
+
+
+def test_the_report_says_what_each_reason_is_offered(settings):
+    settings.RETENTION_OFFERS = {"other": "pause"}
+    settings.RETENTION_PAUSE_MONTHS = settings.RETENTION_PAUSE_MAX_MONTHS = 2
+    routes = {row.reason: row.route for row in retention_report(days=30).rows}
+    assert routes == {"too_expensive": "A cheaper plan, else 20% off 3 renewals",
+                      "not_using": "A pause of 2 months, else 20% off 3 renewals",
+                      "missing_feature": "20% off 3 renewals", "switching": "20% off 3 renewals",
+                      "technical": "No offer", "other": "A pause of 2 months, else 20% off 3 renewals"}
