@@ -33,15 +33,17 @@ class DialogTokenForm(TokenForm):
 
 class ChangePlanForm(SubscriptionForm):
     plan = forms.ChoiceField(label="New plan", error_messages={
-        "required": "Choose a plan.", "invalid_choice": "Choose one of the plans offered in this currency."})
+        "required": "Choose a plan.",
+        "invalid_choice": "Choose one of the plans listed: an active plan of the same currency and billing interval."})
     when = forms.ChoiceField(choices=WHEN_CHANGE, required=False, label="When",
                              error_messages={"invalid_choice": "Choose now or at renewal."})
 
     def __init__(self, *args, subscription: Subscription, **kwargs):
+        from subscriptions.selectors import plan_choices
+
         super().__init__(*args, subscription=subscription, **kwargs)
-        plans = Plan.objects.filter(is_active=True, currency=subscription.plan.currency).exclude(
-            pk=subscription.plan_id)
-        self.plans = {plan.code: plan for plan in plans}
+        self.choices = plan_choices(subscription)  # every active plan; those it may not change to say why
+        self.plans = {choice.code: choice.plan for choice in self.choices if not choice.why_not}
         self.fields["plan"].choices = [(code, plan.name) for code, plan in self.plans.items()]
 
     def clean_plan(self) -> Plan:

@@ -18,6 +18,7 @@ from subscriptions.transitions import ACTION_LABELS, Verdict
 
 # ---- The action menu -------------------------------------------------------------------------------------------
 
+SCHEDULED_CHANGE_CANCEL = "scheduled_change_cancel"  # not a transition: it drops a plan change set for the renewal
 # The URL part of each dialog (subscriptions/urls.py), by transitions action.
 ACTION_SLUGS = {"change_plan": "plan", "cancel": "cancel", "undo_cancel": "keep", "pause": "pause",
                 "resume": "resume", "extend_trial": "extend-trial"}
@@ -70,6 +71,10 @@ def subscription_menu(subscription: Subscription, verdicts: dict[str, Verdict]) 
         menu.append(MenuAction(action, label, reverse("subscriptions:action", kwargs={
             "public_id": subscription.public_id, "action": ACTION_SLUGS[action]}) if action != "cancel" else
             reverse("subscriptions:cancel_new", kwargs={"public_id": subscription.public_id}), verdict))
+    if subscription.scheduled_plan_id is not None:  # "Cancel the change": a plain POST, no dialog
+        verdict = verdicts.get(SCHEDULED_CHANGE_CANCEL) or verdicts["change_plan"]
+        menu.append(MenuAction(SCHEDULED_CHANGE_CANCEL, "Cancel the change", reverse(
+            "subscriptions:scheduled_change_cancel", kwargs={"public_id": subscription.public_id}), verdict))
     return menu
 
 
@@ -78,7 +83,7 @@ def menu_notes(menu: list[MenuAction]) -> list[tuple[str, str]]:
     notes: dict[str, list[str]] = {}
     for item in menu:
         if item.note:
-            notes.setdefault(item.note, []).append(ACTION_LABELS.get(item.action, item.label))
+            notes.setdefault(item.note, []).append(ACTION_LABELS.get(item.action, item.label.rstrip("…")))
     return [(", ".join(labels), sentence) for sentence, labels in notes.items()]
 
 
@@ -111,8 +116,9 @@ class PlanChoice:
 
 
 def plan_choices(subscription: Subscription) -> list[PlanChoice]:
-    """Every active plan, those the subscription may change to first (same currency), then the others with why
-    not (its own plan, another currency)."""
+    """Every active plan: those the subscription may change to first (the same currency and billing interval, as
+    the plan-change service requires), then the others with why not (its own plan, another currency or
+    interval). The dialog's form accepts only the first kind."""
     current = subscription.plan
     choices = []
     for plan in Plan.objects.filter(is_active=True).order_by("currency", "interval", "rank", "price", "pk"):
@@ -120,6 +126,9 @@ def plan_choices(subscription: Subscription) -> list[PlanChoice]:
             why = "its current plan"
         elif plan.currency != current.currency:
             why = f"billed in {plan.currency}; this subscription is billed in {current.currency}"
+        elif plan.interval != current.interval:
+            why = (f"billed {plan.get_interval_display().lower()}: switching between monthly and yearly means a new "
+                   f"subscription")
         else:
             why = ""
         choices.append(PlanChoice(plan, why))
@@ -128,11 +137,10 @@ def plan_choices(subscription: Subscription) -> list[PlanChoice]:
 
 
 def default_plan(subscription: Subscription, choices: list[PlanChoice]) -> Plan | None:
-    """The plan the dialog opens on: the next one up in the same currency and interval, else the first allowed."""
+    """The plan the dialog opens on: the next one up, else the first allowed."""
     current = subscription.plan
     allowed = [choice.plan for choice in choices if not choice.why_not]
-    up = [plan for plan in allowed if plan.interval == current.interval
-          and (plan.rank, plan.price) > (current.rank, current.price)]
+    up = [plan for plan in allowed if (plan.rank, plan.price) > (current.rank, current.price)]
     return up[0] if up else (allowed[0] if allowed else None)
 
 

@@ -94,7 +94,7 @@ def action_verdicts(subscription: Subscription, *, actor) -> dict[str, Verdict]:
     verdicts = {action: allowed(subscription.status, action) for action in ACTIONS}
     waiting = subscription.cancel_at_period_end or bool(subscription.cancel_after_settle)
     if verdicts["undo_cancel"].allowed and not waiting:
-        verdicts["undo_cancel"] = Verdict(False, "Nothing is set to cancel.", "nothing_to_undo")
+        verdicts["undo_cancel"] = Verdict(False, "The subscription is not set to cancel.", "nothing_to_undo")
     if verdicts["cancel"].allowed:
         if subscription.cancel_after_settle:
             verdicts["cancel"] = Verdict(False, "A cancel already waits for the pending payment to settle.",
@@ -109,6 +109,8 @@ def action_verdicts(subscription: Subscription, *, actor) -> dict[str, Verdict]:
     if verdicts["extend_trial"].allowed and _trial_days(subscription) >= settings.PORTAL["MAX_TRIAL_DAYS"]:
         verdicts["extend_trial"] = Verdict(False, f"The trial already has the maximum of "
                                                   f"{settings.PORTAL['MAX_TRIAL_DAYS']} days.", "trial_cap")
+    verdicts["scheduled_change_cancel"] = (ALLOWED if subscription.scheduled_plan_id and subscription.is_live
+                                           else Verdict(False, "No plan change is scheduled.", "nothing_scheduled"))
     return verdicts
 
 
@@ -130,8 +132,18 @@ def _add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def _noop(subscription: Subscription, action: str, message: str) -> ActionResult:
+    """A request for the state the subscription is already in: nothing to write, and a sentence that says so."""
+    plan = subscription.plan
+    impact = Impact(action=action, when="now", charge_now=0, credit_now=0, currency=plan.currency,
+                    next_invoice_at=None, next_invoice_amount=0, mrr_before=_mrr(subscription),
+                    mrr_after=_mrr(subscription), summary=message, lines=[])
+    return ActionResult(subscription=subscription, impact=impact, changed=False, message=message, verdict=ALLOWED)
+
+
 def _result(subscription, impact, *, preview, changed=True, message=""):
-    return ActionResult(subscription=subscription, impact=impact, changed=changed and not preview,
+    """In a preview `changed` says whether the action would change something."""
+    return ActionResult(subscription=subscription, impact=impact, changed=changed,
                         message=message or impact.summary, verdict=ALLOWED)
 
 
@@ -149,7 +161,10 @@ def subscription_change_plan(*, subscription: Subscription, plan: Plan, when: st
         raise DomainError(f"{plan.name} is no longer offered.", code="plan_inactive")
     if plan.currency != current.currency:
         raise DomainError(f"{plan.name} is billed in {plan.currency}; this subscription is billed in "
-                          f"{current.currency}.", code="currency")
+                          f"{current.currency}.", code="plan_currency")
+    if plan.interval != current.interval:
+        raise DomainError("Switching between monthly and yearly is not supported here: cancel at period end and "
+                          "start a new subscription.", code="plan_interval")
     upgrade = (plan.rank, plan.monthly_price) > (current.rank, current.monthly_price)
     when = when or ("now" if upgrade or subscription.status == S.TRIAL else "renewal")
     if when not in ("now", "renewal"):
@@ -254,14 +269,15 @@ def subscription_cancel(*, subscription: Subscription, when: str = "now", reason
 def subscription_cancel_undo(*, subscription: Subscription, actor, preview: bool = False,
                              request_key: str | None = None) -> ActionResult:
     subscription = _locked(subscription)
+    if subscription.is_live and not (subscription.cancel_at_period_end or subscription.cancel_after_settle):
+        return _noop(subscription, "undo_cancel", "The subscription is not set to cancel; nothing to undo.")
     _check(subscription, "undo_cancel", actor)
     plan = subscription.plan
     amount = (subscription.scheduled_plan or plan).price
     summary = f"Kept: renews on {_day(subscription.current_period_end)} at {format_money(amount, plan.currency)}."
     impact = Impact(action="undo_cancel", when="now", charge_now=0, credit_now=0, currency=plan.currency,
                     next_invoice_at=subscription.current_period_end, next_invoice_amount=amount,
-                    mrr_before=0 if subscription.cancel_at_period_end else _mrr(subscription),
-                    mrr_after=_mrr(subscription), summary=summary, lines=[])
+                    mrr_before=_mrr(subscription), mrr_after=_mrr(subscription), summary=summary, lines=[])
     if not preview:
         subscription_record(subscription, actor=actor, action="cancel_undone", summary=summary,
                             changes={"cancel_at_period_end": False, "cancel_after_settle": "", "cancelled_at": None,
@@ -300,6 +316,8 @@ def subscription_pause(*, subscription: Subscription, resume_on: date | None = N
 def subscription_resume(*, subscription: Subscription, actor, preview: bool = False,
                         request_key: str | None = None) -> ActionResult:
     subscription = _locked(subscription)
+    if subscription.status == S.ACTIVE:
+        return _noop(subscription, "resume", "The subscription is already active; nothing changed.")
     _check(subscription, "resume", actor)
     plan = subscription.plan
     if subscription.status == S.SUSPENDED:

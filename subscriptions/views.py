@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -27,6 +28,7 @@ from customers.views.profile import customer_url
 from payments.models import Payment
 from portal.access import require_capability
 from portal.errors import DomainError
+from portal.money import format_money
 from portal.roles import Cap
 from portal.write_views import apply, form_errors
 from subscriptions import services
@@ -61,7 +63,13 @@ class Preview:
 
     @property
     def ok(self) -> bool:
-        return self.result is not None
+        """The action may be confirmed: it is allowed and would change something."""
+        return self.result is not None and self.result.changed
+
+    @property
+    def noop(self) -> bool:
+        """Allowed, but the subscription is already so: the service's sentence says why nothing would change."""
+        return self.result is not None and not self.result.changed
 
     @property
     def mrr_delta(self) -> int:
@@ -93,9 +101,17 @@ def _done(request, subscription: Subscription, text: str, *, ok: bool = True):
 
 
 def _result_message(result: services.ActionResult) -> tuple[str, bool]:
+    """The service's sentence, with the next invoice when the sentence does not name it already."""
     payment = result.payment
     ok = payment is None or payment.status != Payment.Status.FAILED
-    return result.message or result.impact.summary, ok
+    text = result.message or result.impact.summary
+    impact = result.impact
+    if result.changed and impact.next_invoice_at and impact.next_invoice_amount:
+        amount = format_money(impact.next_invoice_amount, impact.currency)
+        if amount not in text:
+            day = timezone.localtime(impact.next_invoice_at)
+            text = f"{text.rstrip()} Next invoice: {amount} on {day.day} {day:%b %Y}."
+    return text, ok
 
 
 def _token() -> str:
@@ -160,8 +176,6 @@ def _action_context(request, slug: str, dialog: Dialog, subscription: Subscripti
     context = {"subscription": subscription, "customer": subscription.customer, "slug": slug, "dialog": dialog,
                "form": form, "preview": preview_of(form, _runner(request, dialog, subscription)),
                "back_url": customer_url(subscription.customer, "subscriptions")}
-    if dialog.action == "change_plan":
-        context["plan_choices"] = plan_choices(subscription)
     return context
 
 
@@ -244,6 +258,12 @@ def _render_step(request, context: dict, status: int = 200):
     return render(request, CANCEL_TEMPLATE, context, status=status)
 
 
+def _default_when(subscription: Subscription) -> str:
+    """At the end of the period (the customer keeps what they paid for), except a paused subscription, which has no
+    period running."""
+    return "now" if subscription.status == Subscription.Status.PAUSED else "period_end"
+
+
 def _cancel_preview(request, subscription: Subscription, form: CancelForm) -> Preview:
     return preview_of(form, lambda data, **kw: services.subscription_cancel(
         subscription=subscription, when=data["when"], reason=data["reason"], actor=request.user, **kw))
@@ -280,7 +300,8 @@ def cancel_offer(request, public_id: str):
     offer = outcome.result
     data = {"form_token": form.cleaned_data["form_token"], "reason": offer.reason}
     if offer.kind == Kind.NONE:
-        return _confirm_step(request, subscription, CancelForm({**data, "when": "period_end"}), no_offer=True)
+        return _confirm_step(request, subscription, CancelForm({**data, "when": _default_when(subscription)}),
+                             no_offer=True)
     decision = OfferDecisionForm(initial={**data, "months": offer.terms.get("months")})
     return _render_step(request, _cancel_context(request, subscription, "offer", form=decision, offer=offer,
                                                  shown=offer_of(offer), months=pause_months_choices()))
@@ -334,7 +355,7 @@ def cancel_decline(request, public_id: str):
     if not outcome.ok:
         return _offer_again(request, subscription, form)
     data = {"form_token": form.cleaned_data["form_token"], "reason": form.cleaned_data["reason"],
-            "when": "period_end"}
+            "when": _default_when(subscription)}
     return _confirm_step(request, subscription, CancelForm(data))
 
 

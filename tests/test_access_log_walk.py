@@ -60,7 +60,7 @@ class World:
     used_card_link: object = None
     approval: object = None  # pending, asked by the agent for the subject
     own_approval: object = None  # pending, asked by the manager
-    subscription: object = None  # the subject's, active
+    subscription: object = None  # the subject's, active on Pro Monthly
 
 
 @pytest.fixture
@@ -73,10 +73,7 @@ def world(agent, manager, approval_kinds):
                             phone="+1 555 0142", address_line1="Marrowgate 3")
     card = PaymentMethodFactory(customer=subject)
     subscription = SubscriptionFactory(customer=subject, plan=plan, payment_method=card)
-    PlanFactory(code="basic-monthly", name="Basic Monthly", price=1000)  # a plan to change to
-    # The retention offer a cancel dialog (token OFFER_TOKEN) showed for "not using it", to accept or decline.
-    retention_offer_make(subscription=subscription, reason="not_using", actor=agent,
-                         request_key=f"form:{agent.pk}:{OFFER_TOKEN}:offer:not_using")
+    PlanFactory(code="team-monthly", name="Team Monthly", price=4900, rank=1)
     payment = PaymentFactory(customer=subject, payment_method=card)
     NoteFactory(customer=subject, author=agent, body=NOTE_TEXT)
     ActivityEventFactory(customer=subject, summary="Plan changed")
@@ -101,6 +98,9 @@ def world(agent, manager, approval_kinds):
     # Approval requests about the subject: one the manager decides, one the manager asked for (not theirs to decide).
     approval = request_tag(customer=subject, actor=agent, tag="loyal", note=NOTE_TEXT, amount=1200)
     own_approval = request_tag(customer=subject, actor=manager, tag="partner")
+    # The retention offer a cancel dialog (token OFFER_TOKEN) showed for "not using it", to accept or decline.
+    retention_offer_make(subscription=subscription, reason="not_using", actor=agent,
+                         request_key=f"form:{agent.pk}:{OFFER_TOKEN}:offer:not_using")
     subject.refresh_from_db()
     return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed,
                  escalation=escalation, captured=payment, card_link=card_link, used_card_link=used_card_link,
@@ -168,7 +168,7 @@ def _sub(action=None):
     return lambda world: {"public_id": world.subscription.public_id, **({"action": action} if action else {})}
 
 
-CHANGE_PLAN = {"plan": "basic-monthly", "when": "renewal", "form_token": "f" * 32}
+CHANGE_PLAN = {"plan": "team-monthly", "when": "renewal", "form_token": "f" * 32}
 CANCEL = {"reason": "too_expensive", "when": "period_end", "form_token": "f" * 32}
 OFFER = {"reason": "not_using", "months": "1", "form_token": OFFER_TOKEN}
 
@@ -386,7 +386,7 @@ CALLS = [
     Call("subscriptions:action", kind="htmx", discloses=True, kwargs=_sub("keep"), target="subscription-body",
          note="refused"),
     Call("subscriptions:action_preview", kind="htmx", discloses=True, kwargs=_sub("plan"),
-         query={"plan": "basic-monthly"}, target="subscription-live"),
+         query={"plan": "team-monthly"}, target="subscription-live"),
     Call("subscriptions:action_preview", kind="htmx", discloses=True, kwargs=_sub("extend-trial"),
          query={"days": "x"}, target="subscription-live", note="invalid"),
     Call("subscriptions:action_confirm", "post", "htmx", False, _sub("plan"), CHANGE_PLAN, note="valid"),

@@ -36,9 +36,6 @@ from payments.models import Invoice, Payment
 from portal.approval_forms import ApprovalQueryForm, ApprovalTabForm, DecisionForm
 from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from portal.services import api_token_create
-from subscriptions.forms import (
-    CancelForm, ChangePlanForm, ExtendTrialForm, OfferDecisionForm, PauseForm, RetentionReportForm,
-)
 from subscriptions.models import Subscription
 from support.escalation_forms import EscalateForm, ResolveForm
 from support.escalations import escalation_raise
@@ -47,6 +44,9 @@ from support.services import ticket_comment_add, ticket_open
 from tests.approval_kinds import request_tag
 from tests.customers.test_profile import make_customer
 from tests.factories import UserFactory
+from subscriptions.forms import (
+    CancelForm, ChangePlanForm, ExtendTrialForm, OfferDecisionForm, PauseForm, RetentionReportForm,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -130,11 +130,10 @@ def _build_world(admin) -> World:
     card_token = card_link_token(card_link_send(customer=customer, actor=admin))
     # Asked by someone else, so the admin may decide it (fuzzed decisions are rolled back with their request).
     approval = request_tag(customer=customer, actor=UserFactory(username="requester", role="Agent"))
-    live = Subscription.objects.filter(customer=customer, status__in=Subscription.LIVE_STATUSES).first()
     return World(admin=admin, customer=customer, invoice=Invoice.objects.filter(customer=customer).first(),
                  token_id=token.pk, api_secret=secret, ticket=ticket, escalation_id=escalation.public_id,
                  payment_id=(captured or failed).public_id, card_token=card_token, approval_id=approval.public_id,
-                 subscription_id=live.public_id)
+                 subscription_id=Subscription.objects.get(customer=customer, status="active").public_id)
 
 
 def _real_kwargs(route: Route, world: World) -> dict:

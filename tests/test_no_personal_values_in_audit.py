@@ -317,7 +317,7 @@ def _refund_outcome_record(customer, actor):
 
 def _subscription(customer, status="active", **fields):
     """A subscription on Standard, with a cheaper and a bigger plan to change to."""
-    from tests.subscriptions.factories import catalogue, subscribed
+    from tests.subscriptions.catalog import catalogue, subscribed
 
     plans = catalogue()
     return subscribed(plans["standard"], status=status, customer=customer, **fields), plans

@@ -51,11 +51,11 @@ def samples(agent):
               "ticket_id": ticket.public_id, "escalation_id": escalation.public_id,
               "token": card_token, "approval_id": approval.public_id}
     on_payment = {**common, "public_id": payment.public_id}
-    on_subscription = {**common, "public_id": SubscriptionFactory(customer=customer).public_id, "action": "plan"}
+    on_subscription = {**common, "public_id": SubscriptionFactory(customer=customer).public_id}
     return {"": common, "payments": {**common, "public_id": payment.invoice.public_id},
             **{f"payments:{name}": on_payment for name in ("refund_new", "refund_preview", "refund_create", "retry")},
             "payments:credit_new": common, "payments:credit_create": common,
-            "subscriptions": on_subscription}
+            "subscriptions": {**on_subscription, "action": "plan"}}
 
 
 def _path(name: str, params: tuple[str, ...], samples: dict) -> str:

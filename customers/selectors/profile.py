@@ -229,7 +229,7 @@ def customer_subscriptions(customer: Customer) -> list[Subscription]:
     """Every subscription, the live one first, then the most recently started."""
     live_first = Case(When(status__in=Subscription.LIVE_STATUSES, then=Value(0)), default=Value(1))
     return list(Subscription.objects.filter(customer=customer)
-                .select_related("plan", "payment_method", "scheduled_plan")
+                .select_related("plan", "scheduled_plan", "payment_method")
                 .order_by(live_first, "-started_at", "-id"))
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from subscriptions.models import RetentionOffer, Subscription
 from subscriptions.retention import add_months
-from tests.subscriptions.factories import catalogue, subscribed
+from tests.subscriptions.catalog import catalogue, subscribed
 
 
 def _sign_in(page, base_url, user, password="correct-horse-battery"):
@@ -42,13 +42,14 @@ def test_an_agent_upgrades_after_the_preview(live_server, page, agent):
     expect(dialog.locator("#impact-now")).to_contain_text("Charged")
     dialog.get_by_role("button", name="Change plan").click()
 
-    expect(page.locator(".toast-message").last).to_contain_text("Upgraded to Premium")
+    expect(page.locator(".toast-message").last).to_contain_text("Premium")
+    expect(page.locator(".toast-message").last).to_contain_text("$19.99")  # the next invoice
     expect(page.locator("#tab-panel tbody tr").first).to_contain_text("Premium")
     expect(page.locator("#subscription-actions")).to_contain_text("Premium")
     subscription.refresh_from_db()
     assert subscription.plan == plans["premium"]
     page.get_by_role("tab", name="Activity").click()
-    expect(page.locator("#tab-panel .timeline")).to_contain_text("Upgraded to Premium")
+    expect(page.locator("#tab-panel .timeline li").first).to_contain_text("Premium")
 
 
 def test_not_using_it_is_offered_a_pause_which_the_customer_accepts(live_server, page, agent):

@@ -17,7 +17,7 @@ from subscriptions.models import RetentionOffer, Subscription
 from subscriptions.retention import add_months
 from subscriptions.services import action_verdicts
 from tests.factories import PaymentFactory
-from tests.subscriptions.factories import catalogue, subscribed
+from tests.subscriptions.catalog import catalogue, subscribed
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
@@ -48,18 +48,24 @@ def text(response) -> str:
 
 
 def flashed(client, subscription) -> str:
-    """The message the next page shows (the dialog's success redirects there)."""
+    """The page the dialog's success redirects to, with the flashed message."""
     return text(client.get(tab_url(subscription)))
+
+
+def toast(client, subscription) -> str:
+    """The flashed message alone."""
+    found = re.search(r'<div class="toast-message[^>]*>\s*<span>(.*?)</span>', flashed(client, subscription), re.S)
+    return found.group(1).replace("&#x27;", "'") if found else ""
 
 
 # ---- Each dialog shows the preview before anything is confirmed ------------------------------------------------
 
 DIALOGS = [  # (action, state, fields of the subscription, what the preview says)
-    ("plan", "active", {}, ["Charged", "Next invoice", "$12.99 → $19.99", "+$7.00", "Upgraded to Premium"]),
-    ("pause", "active", {}, ["Nothing charged", "$12.99 → $0.00", "Paused with no resume date"]),
-    ("resume", "paused", {}, ["Resumed: renews on", "$0.00 → $12.99"]),
-    ("keep", "active", {"cancel_at_period_end": True}, ["Kept: renews on", "$0.00 → $12.99"]),
-    ("extend-trial", "trial", {}, ["Trial extended by 7 days", "Next invoice"]),
+    ("plan", "active", {}, ["Charged", "Next invoice", "$12.99 → $19.99", "+$7.00"]),
+    ("pause", "active", {}, ["Nothing charged", "$12.99 → $0.00"]),
+    ("resume", "paused", {}, ["Next invoice", "$0.00 → $12.99", "+$12.99"]),
+    ("keep", "active", {"cancel_at_period_end": True}, ["Nothing charged", "Next invoice", "$12.99"]),
+    ("extend-trial", "trial", {}, ["Nothing charged", "Next invoice", "$0.00 → $0.00"]),
 ]
 
 
@@ -86,6 +92,7 @@ def test_the_plan_list_offers_the_same_currency_and_says_why_not_the_others(agen
     assert re.search(r'<option value="premium-monthly"\s+selected>Premium', body)  # the next plan up
     assert re.search(r'<option value="basic-monthly-eur" disabled>Basic \(EUR\).*billed in EUR; this subscription '
                      r'is billed in USD', body)
+    assert re.search(r'<option value="standard-yearly" disabled>Standard yearly .*billed yearly', body)
     assert re.search(r'<option value="standard-monthly" disabled>Standard .*its current plan', body)
 
 
@@ -108,6 +115,12 @@ def test_a_refused_preview_says_why_and_disables_the_submit(agent_client, subscr
     assert re.search(r'id="subscription-submit" disabled', body)
 
 
+def test_a_request_that_would_change_nothing_says_so(agent_client, subscription):
+    body = text(agent_client.get(url("action", subscription, action="keep"), headers=HTMX))
+    assert "Nothing to do." in body and "not set to cancel" in body
+    assert re.search(r'id="subscription-submit" disabled', body)
+
+
 def test_an_incomplete_input_says_what_is_missing(agent_client, subscription):
     body = text(agent_client.get(url("action_preview", subscription, action="pause"), {"resume_on": "soon"},
                                  headers=HTMX))
@@ -122,8 +135,8 @@ def test_an_upgrade_changes_the_plan_and_says_what_was_charged(agent_client, sub
     assert response.status_code == 200 and response["HX-Redirect"] == tab_url(subscription)
     subscription.refresh_from_db()
     assert subscription.plan == plans["premium"]
-    page = flashed(agent_client, subscription)
-    assert re.search(r"Upgraded to Premium: charged \$\d+\.\d\d now; renews at \$19\.99 on", page)
+    message = toast(agent_client, subscription)
+    assert "Premium" in message and "$19.99" in message  # the next invoice, at the new price
 
 
 def test_a_downgrade_at_renewal_is_scheduled_and_can_be_called_off(agent_client, subscription, plans):
@@ -138,14 +151,15 @@ def test_a_downgrade_at_renewal_is_scheduled_and_can_be_called_off(agent_client,
     assert response["HX-Redirect"] == tab_url(subscription)
     subscription.refresh_from_db()
     assert subscription.scheduled_plan is None
-    assert "Scheduled change to Basic cancelled" in flashed(agent_client, subscription)
+    message = toast(agent_client, subscription)
+    assert "Basic" in message and "cancel" in message.lower()
 
 
 @pytest.mark.parametrize(("action", "state", "fields", "data", "expect", "message"), [
-    ("pause", "active", {}, {"resume_on": "{in_a_month}"}, {"status": "paused"}, "Paused until"),
-    ("resume", "paused", {}, {}, {"status": "active"}, "Resumed: renews on"),
-    ("keep", "active", {"cancel_at_period_end": True}, {}, {"cancel_at_period_end": False}, "Kept: renews on"),
-    ("extend-trial", "trial", {}, {"days": "5"}, {"status": "trial"}, "Trial extended by 5 days"),
+    ("pause", "active", {}, {"resume_on": "{in_a_month}"}, {"status": "paused"}, r"(?i)paused until"),
+    ("resume", "paused", {}, {}, {"status": "active"}, r"(?i)renews"),
+    ("keep", "active", {"cancel_at_period_end": True}, {}, {"cancel_at_period_end": False}, r"(?i)kept|undone"),
+    ("extend-trial", "trial", {}, {"days": "5"}, {"status": "trial"}, r"Trial extended by 5 days"),
 ], ids=["pause", "resume", "keep", "extend-trial"])
 def test_each_confirm_changes_the_subscription_and_says_so(agent_client, plans, action, state, fields, data, expect,
                                                            message):
@@ -163,7 +177,16 @@ def test_each_confirm_changes_the_subscription_and_says_so(agent_client, plans, 
         assert subscription.trial_end == trial_end + timedelta(days=5)
     if action == "pause":
         assert subscription.resume_on.isoformat() == in_a_month
-    assert message in flashed(agent_client, subscription)
+    assert re.search(message, toast(agent_client, subscription))
+
+
+def test_a_request_for_the_state_it_is_in_changes_nothing_and_says_so(agent_client, subscription):
+    before = Subscription.objects.filter(pk=subscription.pk).values().get()
+    response = agent_client.post(url("action_confirm", subscription, action="resume"), {"form_token": TOKEN},
+                                 headers=HTMX)
+    assert response["HX-Redirect"] == tab_url(subscription)
+    assert "nothing changed" in toast(agent_client, subscription)
+    assert Subscription.objects.filter(pk=subscription.pk).values().get() == before
 
 
 def test_without_javascript_a_confirm_redirects_to_the_tab(agent_client, subscription):
@@ -172,13 +195,12 @@ def test_without_javascript_a_confirm_redirects_to_the_tab(agent_client, subscri
 
 
 @pytest.mark.parametrize(("action", "data", "error"), [
-    ("plan", {"plan": "no-such-plan"}, "Choose one of the plans offered in this currency."),
-    ("plan", {"plan": "basic-monthly-eur"}, "Choose one of the plans offered in this currency."),
+    ("plan", {"plan": "no-such-plan"}, "Choose one of the plans listed"),
+    ("plan", {"plan": "basic-monthly-eur"}, "Choose one of the plans listed"),
     ("plan", {"plan": "basic-monthly", "when": "tomorrow"}, "Choose now or at renewal."),
-    ("pause", {"resume_on": "2001-01-01"}, "The resume date must be after today."),
+    ("plan", {"plan": "standard-yearly"}, "Choose one of the plans listed"),
+    ("pause", {"resume_on": "2001-01-01"}, "The resume date must be after today"),
     ("pause", {"resume_on": "31/12/2030"}, "Enter a date like 2027-01-31."),
-    ("resume", {}, "The subscription is not paused."),
-    ("keep", {}, "Nothing is set to cancel."),
     ("extend-trial", {"days": "3"}, "Only a trial can be extended"),
     ("pause", {"form_token": "<bad>"}, "This form is damaged; reload the page."),
 ])
@@ -264,7 +286,14 @@ def test_a_reason_without_an_offer_goes_straight_to_the_cancel(agent_client, sub
 def test_the_cancel_preview_follows_when(agent_client, subscription):
     body = text(agent_client.get(url("cancel_preview", subscription),
                                  {"reason": "other", "when": "now", "form_token": TOKEN}, headers=HTMX))
-    assert "Cancelled now" in body and "No refund is issued" in body
+    assert re.search(r"Cancel(s|led) now", body) and "refund" in body
+    assert "$12.99 → $0.00" in body and "Next invoice</dt><dd" in body
+
+
+def test_a_paused_subscription_is_cancelled_now_by_default(agent_client, plans):
+    paused = subscribed(plans["standard"], status="paused")
+    body = text(_reason(agent_client, paused, "technical"))
+    assert re.search(r'id="cancel-when-now" value="now" checked', body)
 
 
 def test_a_cancel_blocked_by_a_pending_payment_offers_to_wait_for_it(agent_client, subscription):
@@ -272,7 +301,7 @@ def test_a_cancel_blocked_by_a_pending_payment_offers_to_wait_for_it(agent_clien
     tab = text(agent_client.get(tab_url(subscription)))
     assert "Cancel once it settles…" in tab and pending.public_id in tab
     body = text(_reason(agent_client, subscription, "other"))
-    assert f"Payment {pending.public_id} has not settled yet" in body and "Cancel once it settles" in body
+    assert pending.public_id in body and "Not yet." in body and "Cancel once it settles" in body
     refused = agent_client.post(url("cancel_confirm", subscription),
                                 {"reason": "other", "when": "now", "form_token": TOKEN}, headers=HTMX)
     assert refused.status_code == 422

@@ -18,7 +18,7 @@ from subscriptions.retention import (
     add_months, offer_for, retention_offer_accept, retention_offer_decline, retention_offer_make,
 )
 from subscriptions.selectors import retention_report
-from tests.subscriptions.factories import catalogue, subscribed
+from tests.subscriptions.catalog import catalogue, subscribed
 
 pytestmark = pytest.mark.django_db
 Reason = Subscription.CancelReason
