@@ -49,7 +49,7 @@ def test_an_agent_upgrades_after_the_preview(live_server, page, agent):
     subscription.refresh_from_db()
     assert subscription.plan == plans["premium"]
     page.get_by_role("tab", name="Activity").click()
-    expect(page.locator("#tab-panel .timeline li").first).to_contain_text("Premium")
+    expect(page.locator("#tab-panel .timeline li.kind-subscription").first).to_contain_text("Premium")
 
 
 def test_not_using_it_is_offered_a_pause_which_the_customer_accepts(live_server, page, agent):
