@@ -132,7 +132,8 @@ def plan_choices(subscription: Subscription) -> list[PlanChoice]:
         else:
             why = ""
         choices.append(PlanChoice(plan, why))
-    choices.sort(key=lambda choice: (choice.plan.currency != current.currency, choice.plan.interval != current.interval))
+    choices.sort(key=lambda choice: (choice.plan.currency != current.currency,
+                                     choice.plan.interval != current.interval))
     return choices
 
 

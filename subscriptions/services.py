@@ -301,7 +301,7 @@ def subscription_pause(*, subscription: Subscription, resume_on: date | None = N
     summary = (f"Paused until {_day(resume_on)}: no invoices meanwhile." if resume_on
                else "Paused with no resume date: no invoices until it is resumed.")
     impact = Impact(action="pause", when="now", charge_now=0, credit_now=0, currency=plan.currency,
-                    next_invoice_at=(datetime.combine(resume_on, datetime.min.time(), tzinfo=timezone.get_current_timezone())
+                    next_invoice_at=(timezone.make_aware(datetime.combine(resume_on, datetime.min.time()))
                                      if resume_on else None),
                     next_invoice_amount=plan.price if resume_on else 0, mrr_before=_mrr(subscription), mrr_after=0,
                     summary=summary, lines=[])

@@ -353,8 +353,8 @@ def test_every_refused_action_is_shown_disabled_with_its_sentence(agent_client, 
     for action in shown:
         verdict, label = verdicts[action], MENU_LABELS[action]
         if verdict.allowed:
-            assert re.search(rf'<a class="btn btn-sm [^"]+" href="[^"]+"\s+hx-get="[^"]+" hx-target="#subscription-body"'
-                             rf'[^>]*>{re.escape(label)}</a>', menu), (state, action)
+            assert re.search(rf'<a class="btn btn-sm [^"]+" href="[^"]+"\s+hx-get="[^"]+" '
+                             rf'hx-target="#subscription-body"[^>]*>{re.escape(label)}</a>', menu), (state, action)
         else:
             assert f'title="{verdict.reason}"' in menu.replace("&#x27;", "'"), (state, action)
             assert re.search(rf"<button [^>]*disabled>{re.escape(label)}</button>", menu), (state, action)
