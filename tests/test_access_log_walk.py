@@ -164,13 +164,17 @@ def _own_approval(world):
     return {"approval_id": world.own_approval.public_id}
 
 
-def _sub(action=None):
-    return lambda world: {"public_id": world.subscription.public_id, **({"action": action} if action else {})}
+def _sub(action):
+    return lambda world: {"public_id": world.subscription.public_id, "action": action}
 
 
 CHANGE_PLAN = {"plan": "team-monthly", "when": "renewal", "form_token": "f" * 32}
 CANCEL = {"reason": "too_expensive", "when": "period_end", "form_token": "f" * 32}
 OFFER = {"reason": "not_using", "months": "1", "form_token": OFFER_TOKEN}
+
+
+def _subscription(world):
+    return {"public_id": world.subscription.public_id}
 
 
 def _tab(tab):
@@ -394,26 +398,26 @@ CALLS = [
          note="invalid"),
     Call("subscriptions:action_confirm", "post", "page", False, _sub("pause"), {"form_token": "f" * 32},
          note="redirects"),
-    Call("subscriptions:scheduled_change_cancel", "post", "htmx", False, _sub(), {"form_token": "f" * 32},
+    Call("subscriptions:scheduled_change_cancel", "post", "htmx", False, _subscription, {"form_token": "f" * 32},
          note="refused"),
-    Call("subscriptions:scheduled_change_cancel", "post", "page", False, _sub(), {}, note="redirects"),
-    Call("subscriptions:cancel_new", discloses=True, kwargs=_sub()),
-    Call("subscriptions:cancel_new", kind="htmx", discloses=True, kwargs=_sub(), target="subscription-body"),
-    Call("subscriptions:cancel_offer", "post", "htmx", True, _sub(), {"reason": "not_using", "form_token": "f" * 32},
+    Call("subscriptions:scheduled_change_cancel", "post", "page", False, _subscription, {}, note="redirects"),
+    Call("subscriptions:cancel_new", discloses=True, kwargs=_subscription),
+    Call("subscriptions:cancel_new", kind="htmx", discloses=True, kwargs=_subscription, target="subscription-body"),
+    Call("subscriptions:cancel_offer", "post", "htmx", True, _subscription, {"reason": "not_using", "form_token": "f" * 32},
          note="valid"),
-    Call("subscriptions:cancel_offer", "post", "htmx", True, _sub(), {"reason": "", "form_token": "f" * 32},
+    Call("subscriptions:cancel_offer", "post", "htmx", True, _subscription, {"reason": "", "form_token": "f" * 32},
          note="invalid"),
-    Call("subscriptions:cancel_accept", "post", "htmx", False, _sub(), OFFER, note="valid"),
-    Call("subscriptions:cancel_accept", "post", "htmx", True, _sub(), {**OFFER, "form_token": "d" * 32},
+    Call("subscriptions:cancel_accept", "post", "htmx", False, _subscription, OFFER, note="valid"),
+    Call("subscriptions:cancel_accept", "post", "htmx", True, _subscription, {**OFFER, "form_token": "d" * 32},
          note="no-offer"),
-    Call("subscriptions:cancel_accept", "post", "page", False, _sub(), OFFER, note="redirects"),
-    Call("subscriptions:cancel_decline", "post", "htmx", True, _sub(), OFFER, note="valid"),
-    Call("subscriptions:cancel_decline", "post", "htmx", True, _sub(), {**OFFER, "reason": "x"}, note="invalid"),
-    Call("subscriptions:cancel_preview", kind="htmx", discloses=True, kwargs=_sub(), query=CANCEL,
+    Call("subscriptions:cancel_accept", "post", "page", False, _subscription, OFFER, note="redirects"),
+    Call("subscriptions:cancel_decline", "post", "htmx", True, _subscription, OFFER, note="valid"),
+    Call("subscriptions:cancel_decline", "post", "htmx", True, _subscription, {**OFFER, "reason": "x"}, note="invalid"),
+    Call("subscriptions:cancel_preview", kind="htmx", discloses=True, kwargs=_subscription, query=CANCEL,
          target="subscription-live"),
-    Call("subscriptions:cancel_confirm", "post", "htmx", False, _sub(), CANCEL, note="valid"),
-    Call("subscriptions:cancel_confirm", "post", "htmx", True, _sub(), {**CANCEL, "when": "x"}, note="invalid"),
-    Call("subscriptions:cancel_confirm", "post", "page", False, _sub(), CANCEL, note="redirects"),
+    Call("subscriptions:cancel_confirm", "post", "htmx", False, _subscription, CANCEL, note="valid"),
+    Call("subscriptions:cancel_confirm", "post", "htmx", True, _subscription, {**CANCEL, "when": "x"}, note="invalid"),
+    Call("subscriptions:cancel_confirm", "post", "page", False, _subscription, CANCEL, note="redirects"),
     # The retention report: counts and sums by reason, nobody's data
     Call("subscriptions:retention"),
     Call("subscriptions:retention", query={"days": "90"}, note="90-days"),
@@ -465,6 +469,24 @@ CALLS = [
     Call("api_escalation_resolve", "post", "api", True, _escalation, {"note": "Done"}, persona="manager"),
     Call("api_escalation_resolve", "post", "api", False, _escalation, {"note": ""}, persona="manager",
          note="invalid"),
+    # Subscriptions: every answer but a refusal carries the subscription, which is the customer's data
+    Call("api_subscription_detail", kind="api", discloses=True, kwargs=_subscription),
+    Call("api_subscription_change_plan", "post", "api", True, _subscription, {"plan": "team-monthly",
+                                                                              "preview": True}, note="preview"),
+    Call("api_subscription_change_plan", "post", "api", True, _subscription, {"plan": "team-monthly"}),
+    Call("api_subscription_change_plan", "post", "api", False, _subscription, {"plan": 3}, note="invalid"),
+    Call("api_subscription_cancel", "post", "api", True, _subscription,
+         {"when": "now", "reason": "other", "preview": True}, note="preview"),
+    Call("api_subscription_cancel", "post", "api", True, _subscription, {"when": "period_end", "reason": "other"}),
+    Call("api_subscription_cancel", "post", "api", False, _subscription, {"when": "soon", "reason": "other"},
+         note="invalid"),
+    Call("api_subscription_undo_cancel", "post", "api", True, _subscription, {}, note="noop"),
+    Call("api_subscription_pause", "post", "api", True, _subscription, {"resume_on": None}),
+    Call("api_subscription_pause", "post", "api", False, _subscription, {"resume_on": "tomorrow"},
+         note="invalid"),
+    Call("api_subscription_resume", "post", "api", True, _subscription, {}, note="noop"),
+    Call("api_subscription_extend_trial", "post", "api", False, _subscription, {"days": 7}, note="refused"),
+    Call("api_subscription_cancel_scheduled_change", "post", "api", True, _subscription, {}, note="noop"),
     Call("api_approval_list", kind="api", persona="manager", discloses=True),
     Call("api_approval_list", kind="api", discloses=True, query={"mine": "1"}, note="mine"),
     Call("api_approval_list", kind="api", persona="manager", query={"status": "failed"}, note="none-failed"),

@@ -145,7 +145,7 @@ def _real_kwargs(route: Route, world: World) -> dict:
                                                                             "api_payment"))
                             else world.customer.public_id if route.name.startswith("payments:credit")
                             else world.ticket.public_id if route.name.startswith("api_ticket")
-                            else world.subscription_id if route.name.startswith("subscriptions:")
+                            else world.subscription_id if route.name.startswith(("subscriptions:", "api_subscription"))
                             else world.customer.public_id)
         elif name == "action":
             values[name] = "pause"  # its date is the input most worth fuzzing (the others: tests/subscriptions)

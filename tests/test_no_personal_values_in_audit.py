@@ -316,83 +316,127 @@ def _refund_outcome_record(customer, actor):
 
 
 def _subscription(customer, status="active", **fields):
-    """A subscription on Standard, with a cheaper and a bigger plan to change to."""
-    from tests.subscriptions.catalog import catalogue, subscribed
+    from customers.services import customer_refresh_derived_state
+    from tests.factories import PlanFactory, SubscriptionFactory
 
-    plans = catalogue()
-    return subscribed(plans["standard"], status=status, customer=customer, **fields), plans
-
-
-def _subscription_record(customer, actor):
-    from subscriptions.state import subscription_record
-
-    subscription, _ = _subscription(customer)
-    subscription_record(subscription, actor=actor, action="discount_granted", summary="Discount granted",
-                        changes={"discount_percent": 10, "discount_cycles_left": 1})
+    _paying_customer(customer)
+    subscription = SubscriptionFactory(customer=customer, status=status,
+                                       plan=PlanFactory(code="pii-basic", name="Basic", price=1500, rank=1),
+                                       **fields)
+    customer_refresh_derived_state(customer)
+    return subscription
 
 
 def _subscription_change_plan(customer, actor):
     from subscriptions.services import subscription_change_plan
+    from tests.factories import PlanFactory
 
-    subscription, plans = _subscription(customer)
-    subscription_change_plan(subscription=subscription, plan=plans["basic"], when="renewal", actor=actor)
+    subscription = _subscription(customer)
+    pro = PlanFactory(code="pii-pro", name="Pro", price=4900, rank=2)
+    result = subscription_change_plan(subscription=subscription, plan=pro, when="now", actor=actor)
+    basic = subscription.plan
+    result = subscription_change_plan(subscription=result.subscription, plan=basic, when="now", actor=actor)
+    subscription_change_plan(subscription=result.subscription, plan=pro, when="renewal", actor=actor)
 
 
 def _subscription_scheduled_change_cancel(customer, actor):
     from subscriptions.services import subscription_scheduled_change_cancel
+    from tests.factories import PlanFactory
 
-    subscription, plans = _subscription(customer)
-    subscription.scheduled_plan = plans["basic"]
-    subscription.save(update_fields=["scheduled_plan"])
+    subscription = _subscription(customer, scheduled_plan=PlanFactory(code="pii-lite", name="Lite", price=500))
     subscription_scheduled_change_cancel(subscription=subscription, actor=actor)
 
 
 def _subscription_cancel(customer, actor):
     from subscriptions.services import subscription_cancel
+    from tests.factories import PaymentFactory
 
-    subscription, _ = _subscription(customer)
-    subscription_cancel(subscription=subscription, when="period_end", reason="other", actor=actor)
+    result = subscription_cancel(subscription=_subscription(customer), when="period_end", reason="other",
+                                 actor=actor)
+    PaymentFactory(customer=customer, status="pending")
+    subscription_cancel(subscription=result.subscription, when="now", reason="too_expensive", actor=actor,
+                        after_settle=True)
 
 
 def _subscription_cancel_undo(customer, actor):
     from subscriptions.services import subscription_cancel_undo
 
-    subscription, _ = _subscription(customer, cancel_at_period_end=True, cancel_reason="other")
-    subscription_cancel_undo(subscription=subscription, actor=actor)
+    subscription_cancel_undo(subscription=_subscription(customer, cancel_at_period_end=True), actor=actor)
 
 
 def _subscription_pause(customer, actor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from subscriptions.services import subscription_pause
 
-    subscription, _ = _subscription(customer)
-    subscription_pause(subscription=subscription, actor=actor)
+    subscription_pause(subscription=_subscription(customer), resume_on=timezone.localdate() + timedelta(days=9),
+                       actor=actor)
 
 
 def _subscription_resume(customer, actor):
+    from django.utils import timezone
+
     from subscriptions.services import subscription_resume
 
-    subscription, _ = _subscription(customer, status="paused")
-    subscription_resume(subscription=subscription, actor=actor)
+    from payments.models import Invoice
+    from subscriptions.models import Subscription
+
+    paused = _subscription(customer, status="paused", paused_at=timezone.now())
+    subscription_resume(subscription=paused, actor=actor)
+    # Suspended for an unpaid invoice: resuming charges it first.
+    Subscription.objects.filter(pk=paused.pk).update(status="suspended")
+    Invoice.objects.filter(pk=_open_invoice(customer).pk).update(subscription=paused)
+    subscription_resume(subscription=Subscription.objects.get(pk=paused.pk), actor=actor)
 
 
 def _subscription_extend_trial(customer, actor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from subscriptions.services import subscription_extend_trial
 
-    subscription, _ = _subscription(customer, status="trial")
-    subscription_extend_trial(subscription=subscription, days=3, actor=actor)
+    start = timezone.now() - timedelta(days=3)
+    trial = _subscription(customer, status="trial", started_at=start, current_period_start=start,
+                          current_period_end=start + timedelta(days=14), trial_end=start + timedelta(days=14))
+    subscription_extend_trial(subscription=trial, days=7, actor=actor)
+
+
+def _credit_add_for_proration(customer, actor):
+    from payments.credit import credit_add_for_proration
+
+    credit_add_for_proration(customer=customer, amount=250, reason="Unused time on Pro", actor=actor)
+
+
+def _invoice_issue(customer, actor):
+    from django.utils import timezone
+
+    from payments.invoices import invoice_issue, invoice_line
+
+    invoice_issue(customer=customer, subscription=None, lines=[invoice_line("Pro for the rest of the period", 900)],
+                  currency=customer.currency, period_start=timezone.now(), period_end=timezone.now(), actor=actor,
+                  why="plan change")
+
+
+def _retention_subscription(customer):
+    """A subscription on Standard with a cheaper plan below it, for the retention offers."""
+    from tests.subscriptions.catalog import catalogue, subscribed
+
+    return subscribed(catalogue()["standard"], customer=customer)
 
 
 def _retention_offer_make(customer, actor):
     from subscriptions.retention import retention_offer_make
 
-    subscription, _ = _subscription(customer)
-    retention_offer_make(subscription=subscription, reason="not_using", actor=actor)
+    retention_offer_make(subscription=_retention_subscription(customer), reason="not_using", actor=actor)
 
 
 def _retention_offer_accept(customer, actor):
     from subscriptions.retention import retention_offer_accept, retention_offer_make
 
-    subscription, _ = _subscription(customer)
+    subscription = _retention_subscription(customer)
     for reason in ("missing_feature", "too_expensive", "not_using"):  # a discount, a cheaper plan, a pause
         offer = retention_offer_make(subscription=subscription, reason=reason, actor=actor)
         retention_offer_accept(offer=offer, actor=actor)
@@ -401,7 +445,7 @@ def _retention_offer_accept(customer, actor):
 def _retention_offer_decline(customer, actor):
     from subscriptions.retention import retention_offer_decline, retention_offer_make
 
-    subscription, _ = _subscription(customer)
+    subscription = _retention_subscription(customer)
     retention_offer_decline(offer=retention_offer_make(subscription=subscription, reason="not_using", actor=actor),
                             actor=actor)
 
@@ -437,7 +481,6 @@ SERVICES = {
     "portal.approvals.approval_request": _approval_request,
     "portal.approvals.approval_approve": _approval_approve,
     "portal.approvals.approval_reject": _approval_reject,
-    "subscriptions.state.subscription_record": _subscription_record,
     "subscriptions.services.subscription_change_plan": _subscription_change_plan,
     "subscriptions.services.subscription_scheduled_change_cancel": _subscription_scheduled_change_cancel,
     "subscriptions.services.subscription_cancel": _subscription_cancel,
@@ -448,6 +491,8 @@ SERVICES = {
     "subscriptions.retention.retention_offer_make": _retention_offer_make,
     "subscriptions.retention.retention_offer_accept": _retention_offer_accept,
     "subscriptions.retention.retention_offer_decline": _retention_offer_decline,
+    "payments.credit.credit_add_for_proration": _credit_add_for_proration,
+    "payments.invoices.invoice_issue": _invoice_issue,
 }
 # Functions that look like services (keyword-only `actor`) but are not writes a caller makes: why, by name.
 NOT_SERVICES: dict[str, str] = {
@@ -461,7 +506,9 @@ NOT_SERVICES: dict[str, str] = {
     "payments.gateway_calls.refund_submit": "the same for refunds: payments.outcomes.refund_outcome_record",
     "portal.audit.audit_record": "the kernel call every service makes to write the audit row",
     "portal.selectors.audit_events": "a read: `actor` filters the audit log by username",
-    "subscriptions.services.action_verdicts": "a read: which subscription actions this actor may take, and why not",
+    "subscriptions.services.action_verdicts": "a read: what each subscription action answers for this actor",
+    "subscriptions.state.subscription_record": "the one writer of subscription state, called by every "
+                                               "subscriptions.services action (each exercised here)",
 }
 
 

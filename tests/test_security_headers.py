@@ -53,6 +53,7 @@ def samples(agent):
     on_payment = {**common, "public_id": payment.public_id}
     on_subscription = {**common, "public_id": SubscriptionFactory(customer=customer).public_id}
     return {"": common, "payments": {**common, "public_id": payment.invoice.public_id},
+            **{name: on_subscription for name, _ in walk_routes() if name.startswith("api_subscription")},
             **{f"payments:{name}": on_payment for name in ("refund_new", "refund_preview", "refund_create", "retry")},
             "payments:credit_new": common, "payments:credit_create": common,
             "subscriptions": {**on_subscription, "action": "plan"}}

@@ -68,6 +68,7 @@ def method_json(method) -> dict | None:
 
 @serializes_customer_data
 def subscription_json(sub) -> dict:
+    """A subscription with its plan, scheduled plan and payment method (join them: select_related)."""
     return {
         "id": sub.public_id,
         "plan": {"code": sub.plan.code, "name": sub.plan.name, "interval": sub.plan.interval},
@@ -76,7 +77,17 @@ def subscription_json(sub) -> dict:
         "started_at": iso(sub.started_at),
         "current_period_end": iso(sub.current_period_end),
         "trial_end": iso(sub.trial_end),
+        "current_period_start": iso(sub.current_period_start),
         "cancel_at_period_end": sub.cancel_at_period_end,
+        "cancelled_at": iso(sub.cancelled_at),
+        "cancel_reason": sub.cancel_reason or None,
+        "cancel_after_settle": sub.cancel_after_settle or None,  # "now" / "period_end": waits for a payment
+        "paused_at": iso(sub.paused_at),
+        "resume_on": sub.resume_on.isoformat() if sub.resume_on else None,
+        "scheduled_plan": {"code": sub.scheduled_plan.code, "name": sub.scheduled_plan.name}
+        if sub.scheduled_plan_id else None,
+        "discount": {"percent": sub.discount_percent, "cycles_left": sub.discount_cycles_left}
+        if sub.discount_cycles_left else None,
         "ended_at": iso(sub.ended_at),
         "payment_method": method_json(sub.payment_method),
     }

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('subscriptions', '0002_billing_and_retention'),
+        ('subscriptions', '0003_subscription_requests'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
