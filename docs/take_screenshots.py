@@ -9,6 +9,9 @@ Besides the pages as they open, the send-email dialog with its preview (opened f
 and a profile's Emails tab, and the header search as an agent uses it: `/` then a term typed on the directory
 (the list is the live result) and on a profile (the dropdown of first matches, the second one selected), and
 the directory in an 800 px window (the sidebar collapsed to icons).
+Subscriptions: a few cancels walked through the dialog first (offers accepted and declined, so the retention report
+has figures), then the Subscriptions tab with its action menu (a customer who took a cheaper plan at renewal), the
+change-plan dialog with its preview, the cancel dialog's offer step, and the retention report.
 The card-update link: the agent's confirm dialog, then the page the emailed link opens (read from the customer's
 Emails tab), in a browser without a session: the form, the saved card, and the link once used.
 `--page NAME=PATH` captures any other page (the whole page, not only the first screen); `--pdf NAME=PATH` downloads
@@ -37,6 +40,12 @@ SEARCH_SHOTS = ("directory-search", "profile-search", "directory-800")
 EMAIL_SHOTS = ("email-dialog", "profile-emails")
 CARD_LINK_SHOTS = ("card-link-dialog", "card-link-form", "card-link-saved", "card-link-used")
 MONEY_SHOTS = ("payments-tab", "refund-dialog", "refund-needs-approval", "credit-dialog")
+SUBSCRIPTION_SHOTS = ("subscription-tab", "change-plan-dialog", "cancel-offer", "retention")
+# The cancels the subscription shots walk through first, so the retention report has something to show:
+# (reason, what the customer says to the offer).
+RETENTION_WALK = (("not_using", "accept"), ("too_expensive", "accept"), ("missing_feature", "accept"),
+                  ("not_using", "decline"), ("switching", "decline"), ("technical", "decline"),
+                  ("too_expensive", "decline"), ("missing_feature", "decline"))
 
 
 def _pairs(values: list[str]) -> dict[str, str]:
@@ -64,7 +73,7 @@ def main() -> None:
     parser.add_argument("--term", default="son", help="what to type into the search box")
     args = parser.parse_args()
     wanted = set(filter(None, args.only.split(","))) or {"login", *PAGES, *SEARCH_SHOTS, *DYNAMIC, *EMAIL_SHOTS,
-                                                            *CARD_LINK_SHOTS, *MONEY_SHOTS}
+                                                            *CARD_LINK_SHOTS, *MONEY_SHOTS, *SUBSCRIPTION_SHOTS}
     OUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -97,6 +106,7 @@ def main() -> None:
         email_shots(page, args, wanted)
         card_link_shots(browser, page, args, wanted)
         money_shots(page, args, wanted)
+        subscription_shots(page, args, wanted)
         for name, state in DYNAMIC.items():
             if name in wanted and (public_id := _customer_in_state(page, args.base, state)):
                 page.goto(f"{args.base}/customers/{public_id}/")
@@ -173,6 +183,90 @@ def money_shots(page, args, wanted) -> None:
         page.locator("#credit-form").wait_for()
         page.screenshot(path=OUT / "credit-dialog.png", full_page=False)
         print(f"saved {OUT / 'credit-dialog.png'}")
+
+
+def _save(page, name: str) -> None:
+    page.screenshot(path=OUT / f"{name}.png", full_page=False)
+    print(f"saved {OUT / (name + '.png')}")
+
+
+def _cancellable(page, base: str, count: int) -> list[str]:
+    """Active customers whose Subscriptions tab offers "Cancel…" (no payment in flight), up to `count`."""
+    found = []
+    rows = page.request.get(f"{base}/api/v1/customers?status=active&storefront=web&per_page=100").json()["results"]
+    for row in rows:
+        if row["subscription"]["state"] != "active":
+            continue
+        page.goto(f"{base}/customers/{row['id']}/subscriptions/")
+        if page.get_by_role("link", name="Cancel…", exact=True).count():
+            found.append(row["id"])
+            if len(found) == count:
+                break
+    return found
+
+
+def _open_cancel(page, reason_label: str) -> None:
+    page.get_by_role("link", name="Cancel…", exact=True).click()
+    dialog = page.locator("#subscription-dialog")
+    dialog.get_by_label(reason_label, exact=True).check()
+    dialog.get_by_role("button", name="Continue").click()
+    page.locator("#retention-offer, #subscription-live").first.wait_for()
+
+
+def subscription_shots(page, args, wanted) -> None:
+    if not wanted & set(SUBSCRIPTION_SHOTS):
+        return
+    page.set_viewport_size({"width": 1400, "height": 900})
+    labels = {"not_using": "Not using it", "too_expensive": "Too expensive", "missing_feature": "Missing a feature",
+              "switching": "Switching to another provider", "technical": "Technical problem"}
+    customers = _cancellable(page, args.base, len(RETENTION_WALK) + 4)
+    if len(customers) < len(RETENTION_WALK) + 4:
+        print("not enough active customers who can cancel for the subscription shots")
+        return
+    kept = {}  # customers who took a cheaper plan or a discount: their tab says what is planned
+    for (reason, answer), customer in zip(RETENTION_WALK, customers):
+        page.goto(f"{args.base}/customers/{customer}/subscriptions/")
+        _open_cancel(page, labels[reason])
+        dialog = page.locator("#subscription-dialog")
+        if answer == "accept" and dialog.locator("#retention-offer").count():
+            offer = dialog.locator("#retention-offer").inner_text()
+            kept["downgrade" if "from the next renewal" in offer else "discount" if "% off" in offer else "pause"] = \
+                customer
+            dialog.get_by_role("button", name="Accept the offer").click()
+        else:
+            if dialog.locator("#retention-offer").count():
+                dialog.get_by_role("button", name="Decline and continue to cancel").click()
+            dialog.locator("#subscription-live").wait_for()
+            dialog.get_by_role("button", name="Cancel subscription").click()
+        page.wait_for_load_state("networkidle")
+    tab_customer = kept.get("downgrade") or kept.get("discount") or customers[-4]
+    dialog_customer = customers[-1]
+    for customer in customers[len(RETENTION_WALK):]:  # one with a bigger plan to move up to: the preview charges
+        page.goto(f"{args.base}/customers/{customer}/subscriptions/")
+        if not page.locator(".subscription-actions-label").inner_text().startswith("Premium"):
+            dialog_customer = customer
+            break
+    if "subscription-tab" in wanted:
+        page.goto(f"{args.base}/customers/{tab_customer}/subscriptions/")
+        page.wait_for_load_state("networkidle")
+        _save(page, "subscription-tab")
+    page.goto(f"{args.base}/customers/{dialog_customer}/subscriptions/")
+    page.wait_for_load_state("networkidle")
+    if "change-plan-dialog" in wanted:
+        page.get_by_role("link", name="Change plan…").click()
+        page.locator("#subscription-impact").wait_for()
+        page.wait_for_timeout(300)
+        _save(page, "change-plan-dialog")
+        page.keyboard.press("Escape")
+    if "cancel-offer" in wanted:
+        _open_cancel(page, labels["too_expensive"])
+        page.wait_for_timeout(300)
+        _save(page, "cancel-offer")
+        page.keyboard.press("Escape")
+    if "retention" in wanted:
+        page.goto(f"{args.base}/subscriptions/retention/")
+        page.wait_for_load_state("networkidle")
+        _save(page, "retention")
 
 
 def email_shots(page, args, wanted) -> None:

@@ -26,6 +26,8 @@ NAVIGATION = [
     # Everybody sees their own requests there; managers the queue, with the count of requests waiting for them.
     NavEntry("Approvals", "portal:approvals", Cap.VIEW_CUSTOMERS, "g a", "approvals",
              badge=("portal:approvals_badge", Cap.APPROVE_REQUESTS)),
+    # Offers made to customers who asked to cancel, and what they kept: counts and sums, nobody's data.
+    NavEntry("Retention", "subscriptions:retention", Cap.VIEW_CUSTOMERS, "g r", "retention"),
     NavEntry("Audit", "portal:audit", Cap.VIEW_AUDIT, "g l", "audit"),
     NavEntry("Settings", "portal:settings", None, "g ,", "settings"),
 ]

@@ -303,6 +303,23 @@ CARD_LINK_EXPIRY_HOURS = env.int("CARD_LINK_EXPIRY_HOURS", default=72)
 # Cards the gateway may refuse through one link before it stops working (a stolen-card list cannot be tried on it).
 CARD_LINK_MAX_ATTEMPTS = env.int("CARD_LINK_MAX_ATTEMPTS", default=10)
 
+# --- Retention offers (subscriptions/retention.py): what an agent offers a customer who asks to cancel ---
+# RETENTION_OFFERS: "reason=kind,…" for the reasons whose offer is configured (kinds: pause, discount, downgrade,
+# none). Reasons left out keep their default: not_using=pause, too_expensive=downgrade, missing_feature=discount,
+# switching=discount, technical=none, other=none. A pause or downgrade that cannot apply falls back to a discount.
+def _retention_offers(text: str) -> dict:
+    """'missing_feature=discount,technical=none' → {"missing_feature": "discount", "technical": "none"} (the names
+    are checked against the reasons and kinds when offers are routed: subscriptions/retention.py)."""
+    pairs = (item.partition("=") for item in text.split(",") if item.strip())
+    return {reason.strip(): kind.strip() for reason, _, kind in pairs}
+
+
+RETENTION_OFFERS = _retention_offers(env.str("RETENTION_OFFERS", default=""))
+RETENTION_DISCOUNT_PERCENT = env.int("RETENTION_DISCOUNT_PERCENT", default=20)
+RETENTION_DISCOUNT_CYCLES = env.int("RETENTION_DISCOUNT_CYCLES", default=3)
+RETENTION_PAUSE_MONTHS = env.int("RETENTION_PAUSE_MONTHS", default=1)  # offered first
+RETENTION_PAUSE_MAX_MONTHS = env.int("RETENTION_PAUSE_MAX_MONTHS", default=3)  # the agent may offer up to this
+
 # --- Tickets: first-reply targets per priority, in hours (support/rules.py says when the clock runs) ---
 TICKET_RESPONSE_TARGET_HOURS = {
     "urgent": env.float("TICKET_TARGET_URGENT_HOURS", default=1),

@@ -34,6 +34,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include((portal_patterns, "portal"))),
     path("customers/", include("customers.urls")),
+    path("subscriptions/", include("subscriptions.urls")),  # actions on /subscriptions/<sub_…>/…, retention report
     path("", include("support.urls")),  # /tickets/…, and the support pages under /customers/<cus_…>/
     path("", include("payments.urls")),  # /invoices/…, /payments/<pay_…>/…, /customers/<cus_…>/credit/…
     path("", include("payments.card_link_urls")),  # /pay/card/<token>/, the send dialog under /customers/<cus_…>/

@@ -137,9 +137,12 @@ class RetentionOffer(models.Model):
                                    related_name="+")
     created_at = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
+    # The cancel dialog's one-time token (with the agent): showing the offer step twice records one offer.
+    request_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
 
     class Meta:
-        indexes = [models.Index(fields=["reason", "status"], name="retention_offer_reason")]
+        indexes = [models.Index(fields=["reason", "status"], name="retention_offer_reason"),
+                   models.Index(fields=["created_at"], name="retention_offer_created")]
 
 
 class SubscriptionRequest(models.Model):

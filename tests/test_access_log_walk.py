@@ -28,6 +28,7 @@ from django.utils import timezone
 from customers import services
 from payments.card_links import card_link_send, card_link_token
 from payments.models import PaymentMethodLink
+from subscriptions.retention import retention_offer_make
 from support.services import ticket_open
 from customers.models import CustomerTag
 from portal.models import AccessLog, ApiToken
@@ -42,6 +43,7 @@ from tests.support.factories import TicketFactory
 pytestmark = pytest.mark.django_db
 
 NOTE_TEXT = "Xyloquartz promised a callback"
+OFFER_TOKEN = "e" * 32
 
 
 @dataclass
@@ -96,6 +98,9 @@ def world(agent, manager, approval_kinds):
     # Approval requests about the subject: one the manager decides, one the manager asked for (not theirs to decide).
     approval = request_tag(customer=subject, actor=agent, tag="loyal", note=NOTE_TEXT, amount=1200)
     own_approval = request_tag(customer=subject, actor=manager, tag="partner")
+    # The retention offer a cancel dialog (token OFFER_TOKEN) showed for "not using it", to accept or decline.
+    retention_offer_make(subscription=subscription, reason="not_using", actor=agent,
+                         request_key=f"form:{agent.pk}:{OFFER_TOKEN}:offer:not_using")
     subject.refresh_from_db()
     return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed,
                  escalation=escalation, captured=payment, card_link=card_link, used_card_link=used_card_link,
@@ -157,6 +162,15 @@ def _approval(world):
 
 def _own_approval(world):
     return {"approval_id": world.own_approval.public_id}
+
+
+def _sub(action):
+    return lambda world: {"public_id": world.subscription.public_id, "action": action}
+
+
+CHANGE_PLAN = {"plan": "team-monthly", "when": "renewal", "form_token": "f" * 32}
+CANCEL = {"reason": "too_expensive", "when": "period_end", "form_token": "f" * 32}
+OFFER = {"reason": "not_using", "months": "1", "form_token": OFFER_TOKEN}
 
 
 def _subscription(world):
@@ -367,6 +381,46 @@ CALLS = [
     Call("api_customer_credits", kind="api", discloses=True, kwargs=_subject),
     Call("api_customer_credits", "post", "api", True, _subject, {"amount": 500, "reason": "Outage"}),
     Call("api_customer_credits", "post", "api", False, _subject, {"amount": 0, "reason": "Outage"}, note="invalid"),
+    # Subscription actions: each dialog, its preview and each cancel step render the subscription for its customer;
+    # a confirm that worked answers with a redirect to the Subscriptions tab (htmx: HX-Redirect, no body)
+    Call("subscriptions:action", discloses=True, kwargs=_sub("plan")),
+    Call("subscriptions:action", kind="htmx", discloses=True, kwargs=_sub("plan"), target="subscription-body"),
+    Call("subscriptions:action", kind="htmx", discloses=True, kwargs=_sub("pause"), target="subscription-body",
+         note="pause"),
+    Call("subscriptions:action", kind="htmx", discloses=True, kwargs=_sub("keep"), target="subscription-body",
+         note="refused"),
+    Call("subscriptions:action_preview", kind="htmx", discloses=True, kwargs=_sub("plan"),
+         query={"plan": "team-monthly"}, target="subscription-live"),
+    Call("subscriptions:action_preview", kind="htmx", discloses=True, kwargs=_sub("extend-trial"),
+         query={"days": "x"}, target="subscription-live", note="invalid"),
+    Call("subscriptions:action_confirm", "post", "htmx", False, _sub("plan"), CHANGE_PLAN, note="valid"),
+    Call("subscriptions:action_confirm", "post", "htmx", True, _sub("plan"), {**CHANGE_PLAN, "plan": "x"},
+         note="invalid"),
+    Call("subscriptions:action_confirm", "post", "page", False, _sub("pause"), {"form_token": "f" * 32},
+         note="redirects"),
+    Call("subscriptions:scheduled_change_cancel", "post", "htmx", False, _subscription, {"form_token": "f" * 32},
+         note="refused"),
+    Call("subscriptions:scheduled_change_cancel", "post", "page", False, _subscription, {}, note="redirects"),
+    Call("subscriptions:cancel_new", discloses=True, kwargs=_subscription),
+    Call("subscriptions:cancel_new", kind="htmx", discloses=True, kwargs=_subscription, target="subscription-body"),
+    Call("subscriptions:cancel_offer", "post", "htmx", True, _subscription, {"reason": "not_using", "form_token": "f" * 32},
+         note="valid"),
+    Call("subscriptions:cancel_offer", "post", "htmx", True, _subscription, {"reason": "", "form_token": "f" * 32},
+         note="invalid"),
+    Call("subscriptions:cancel_accept", "post", "htmx", False, _subscription, OFFER, note="valid"),
+    Call("subscriptions:cancel_accept", "post", "htmx", True, _subscription, {**OFFER, "form_token": "d" * 32},
+         note="no-offer"),
+    Call("subscriptions:cancel_accept", "post", "page", False, _subscription, OFFER, note="redirects"),
+    Call("subscriptions:cancel_decline", "post", "htmx", True, _subscription, OFFER, note="valid"),
+    Call("subscriptions:cancel_decline", "post", "htmx", True, _subscription, {**OFFER, "reason": "x"}, note="invalid"),
+    Call("subscriptions:cancel_preview", kind="htmx", discloses=True, kwargs=_subscription, query=CANCEL,
+         target="subscription-live"),
+    Call("subscriptions:cancel_confirm", "post", "htmx", False, _subscription, CANCEL, note="valid"),
+    Call("subscriptions:cancel_confirm", "post", "htmx", True, _subscription, {**CANCEL, "when": "x"}, note="invalid"),
+    Call("subscriptions:cancel_confirm", "post", "page", False, _subscription, CANCEL, note="redirects"),
+    # The retention report: counts and sums by reason, nobody's data
+    Call("subscriptions:retention"),
+    Call("subscriptions:retention", query={"days": "90"}, note="90-days"),
     # Payment providers' signed events: the answer says only whether the event was taken
     Call("webhooks:stripe", "post", persona=None, data={"id": "evt_walk"}, note="unsigned"),
     # JSON API

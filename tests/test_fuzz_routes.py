@@ -44,6 +44,9 @@ from support.services import ticket_comment_add, ticket_open
 from tests.approval_kinds import request_tag
 from tests.customers.test_profile import make_customer
 from tests.factories import UserFactory
+from subscriptions.forms import (
+    CancelForm, ChangePlanForm, ExtendTrialForm, OfferDecisionForm, PauseForm, RetentionReportForm,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -142,8 +145,10 @@ def _real_kwargs(route: Route, world: World) -> dict:
                                                                             "api_payment"))
                             else world.customer.public_id if route.name.startswith("payments:credit")
                             else world.ticket.public_id if route.name.startswith("api_ticket")
-                            else world.subscription_id if route.name.startswith("api_subscription")
+                            else world.subscription_id if route.name.startswith(("subscriptions:", "api_subscription"))
                             else world.customer.public_id)
+        elif name == "action":
+            values[name] = "pause"  # its date is the input most worth fuzzing (the others: tests/subscriptions)
         elif name == "ticket_id":
             values[name] = world.ticket.public_id
         elif name == "tab":
@@ -173,6 +178,8 @@ FIELD_NAMES = sorted({
     *EscalateForm.base_fields, *ResolveForm.base_fields, *OwnerForm.base_fields, "back", "cursor",
     *CardLinkSendForm.base_fields, *SandboxCardForm.base_fields, *StripeCardForm.base_fields,
     *ApprovalTabForm.base_fields, *ApprovalQueryForm.base_fields, *DecisionForm.base_fields, "password",
+    *ChangePlanForm.base_fields, *PauseForm.base_fields, *ExtendTrialForm.base_fields, *CancelForm.base_fields,
+    *OfferDecisionForm.base_fields, *RetentionReportForm.base_fields,
     # the JSON API's fields
     "body", "name", "plan", "when", "reason", "preview", "resume_on", "days", "amount", "template", "subject",
     "public", "status", "note", "comment", "confirm", "queue", "action", "filter", "customers", "params",
@@ -199,7 +206,7 @@ def _texts(world: World):
              "welcome", "newsletter", "ticket-reply", world.ticket.public_id, "mine", "unassigned", "escalated",
              "pending", "open", "solved", "closed", "urgent", "high", "low", "1", "0", "4242 4242 4242 4242",
              "4242424242424241", "4000000000000002", "12/34", "01/20", "123", "seti_123", "a" * 32,
-             "decided", "approved",
+             "decided", "approved", "period_end", "not_using", "too_expensive", "basic-monthly", "2027-01-31",
              "rejected", "expired", "failed", world.approval_id]
     return st.one_of(
         st.text(max_size=40),
@@ -235,7 +242,8 @@ CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlen
 HTMX_TARGETS = ["directory-results", "profile-tabs", "notes-more", "payments-more", "activity-more", "tickets-results",
                 "tickets-more", "ticket-body", "subscriptions-more", "emails-more", "profile-header", "tags",
                 "email-send-body", "email-preview", "escalations-more", "escalate-body", "card-link-body",
-                "card-link-form", "approvals-more", "money-body", "refund-verdict", ""]
+                "card-link-form", "approvals-more", "money-body", "refund-verdict", "subscription-body",
+                "subscription-live", "cancel-step", ""]
 
 
 @dataclass

@@ -420,6 +420,36 @@ def _invoice_issue(customer, actor):
                   why="plan change")
 
 
+def _retention_subscription(customer):
+    """A subscription on Standard with a cheaper plan below it, for the retention offers."""
+    from tests.subscriptions.catalog import catalogue, subscribed
+
+    return subscribed(catalogue()["standard"], customer=customer)
+
+
+def _retention_offer_make(customer, actor):
+    from subscriptions.retention import retention_offer_make
+
+    retention_offer_make(subscription=_retention_subscription(customer), reason="not_using", actor=actor)
+
+
+def _retention_offer_accept(customer, actor):
+    from subscriptions.retention import retention_offer_accept, retention_offer_make
+
+    subscription = _retention_subscription(customer)
+    for reason in ("missing_feature", "too_expensive", "not_using"):  # a discount, a cheaper plan, a pause
+        offer = retention_offer_make(subscription=subscription, reason=reason, actor=actor)
+        retention_offer_accept(offer=offer, actor=actor)
+
+
+def _retention_offer_decline(customer, actor):
+    from subscriptions.retention import retention_offer_decline, retention_offer_make
+
+    subscription = _retention_subscription(customer)
+    retention_offer_decline(offer=retention_offer_make(subscription=subscription, reason="not_using", actor=actor),
+                            actor=actor)
+
+
 SERVICES = {
     "payments.refunds.refund_issue": _refund_issue,
     "payments.charges.payment_retry": _payment_retry,
@@ -458,6 +488,9 @@ SERVICES = {
     "subscriptions.services.subscription_pause": _subscription_pause,
     "subscriptions.services.subscription_resume": _subscription_resume,
     "subscriptions.services.subscription_extend_trial": _subscription_extend_trial,
+    "subscriptions.retention.retention_offer_make": _retention_offer_make,
+    "subscriptions.retention.retention_offer_accept": _retention_offer_accept,
+    "subscriptions.retention.retention_offer_decline": _retention_offer_decline,
     "payments.credit.credit_add_for_proration": _credit_add_for_proration,
     "payments.invoices.invoice_issue": _invoice_issue,
 }

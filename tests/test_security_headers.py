@@ -55,7 +55,8 @@ def samples(agent):
     return {"": common, "payments": {**common, "public_id": payment.invoice.public_id},
             **{name: on_subscription for name, _ in walk_routes() if name.startswith("api_subscription")},
             **{f"payments:{name}": on_payment for name in ("refund_new", "refund_preview", "refund_create", "retry")},
-            "payments:credit_new": common, "payments:credit_create": common}
+            "payments:credit_new": common, "payments:credit_create": common,
+            "subscriptions": {**on_subscription, "action": "plan"}}
 
 
 def _path(name: str, params: tuple[str, ...], samples: dict) -> str:

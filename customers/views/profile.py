@@ -26,6 +26,7 @@ from payments.selectors import payment_row_actions
 from portal.access import require_capability
 from portal.roles import Cap, has_capability
 from portal.write_views import write_view
+from subscriptions.selectors import subscription_tab_actions
 from support.forms import event_reference
 from support.selectors import activity_tickets, customer_emails, customer_tickets
 from support.models import Escalation
@@ -55,7 +56,12 @@ def _query(form_class, request):
 
 
 def _subscriptions_tab(request, customer) -> dict:
-    return {"subscriptions": customer_subscriptions(customer)}
+    subscriptions = customer_subscriptions(customer)
+    context = {"subscriptions": subscriptions}
+    if (subscriptions and customer.status != customer.Status.ERASED
+            and has_capability(request.user, Cap.MANAGE_SUBSCRIPTIONS)):
+        context.update(subscription_tab_actions(subscriptions[0], request.user))
+    return context
 
 
 def _payments_tab(request, customer) -> dict:
