@@ -11,6 +11,9 @@
   - `pause {"resume_on"?: "YYYY-MM-DD"}`
   - `extend-trial {"days": 1-90}`
 
+A cancel preview also answers `"offer"`: the retention offer for that reason (`{"kind", "terms", "sentence",
+"mrr_saved"}`, or null; accepting it is the profile's cancel dialog).
+
 Answers: 200 with `{"preview", "changed", "message", "impact", "subscription", "payment"}` (a repeated request for
 the state the subscription is already in answers `"changed": false`); 202 when resuming charged the outstanding
 invoice and the gateway has not answered yet. Refusals are `{"error": {"code", "message"}}`: 409 when the
@@ -32,7 +35,7 @@ from portal.api import api_view, iso, json_body, json_fields, money
 from portal.errors import ApiError
 from portal.idempotency import request_key
 from portal.roles import Cap
-from subscriptions import services
+from subscriptions import retention, services
 from subscriptions.access import access_subscription
 from subscriptions.models import Plan, Subscription
 
@@ -77,9 +80,12 @@ def result_json(result: services.ActionResult, *, preview: bool) -> dict:
 
 
 def cancel_offer_json(subscription: Subscription, reason: str) -> dict | None:
-    """The retention offer a cancel preview shows for this reason (subscriptions.RetentionOffer terms). This API
-    makes none yet: null."""
-    return None
+    """The retention offer a cancel preview shows for this reason (subscriptions/retention.py), or null."""
+    offer = retention.offer_for(subscription, reason)
+    if offer is None:
+        return None
+    return {"kind": offer.kind, "terms": offer.terms, "sentence": offer.sentence,
+            "mrr_saved": money(offer.mrr_saved, offer.currency)}
 
 
 # ---- Request bodies --------------------------------------------------------------------------------------------

@@ -233,3 +233,23 @@ def test_a_session_needs_the_csrf_token(agent, client_for, plans):
     client.force_login(agent)
     response = post(client, subscription_in(S.ACTIVE, plan=plans.pro), "pause")
     assert response.status_code == 403 and response.json()["error"]["code"] == "csrf_failed"
+
+
+@pytest.mark.parametrize(("reason", "kind", "terms"), [
+    ("too_expensive", "downgrade", {"plan": "basic", "price": 1500}),
+    ("not_using", "pause", {"months": 1}),
+    ("technical", None, None),
+])
+def test_a_cancel_preview_carries_the_retention_offer_for_its_reason(api, plans, reason, kind, terms):
+    from subscriptions.models import RetentionOffer
+
+    subscription = subscription_in(S.ACTIVE, plan=plans.pro)
+    response = post(api, subscription, "cancel", {"when": "period_end", "reason": reason, "preview": True})
+    offer = response.json()["offer"]
+    if kind is None:
+        assert offer is None
+    else:
+        assert (offer["kind"], offer["terms"]) == (kind, terms) and offer["sentence"].startswith("Offer ")
+        assert offer["mrr_saved"]["currency"] == "USD" and offer["mrr_saved"]["amount"] > 0
+    assert not RetentionOffer.objects.exists()  # a preview records nothing
+    assert "offer" not in post(api, subscription, "cancel", {"when": "period_end", "reason": reason}).json()
