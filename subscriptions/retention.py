@@ -258,7 +258,7 @@ def _plan_of(row: RetentionOffer) -> Plan | None:
 def _locked_offer(offer: RetentionOffer) -> tuple[RetentionOffer, Subscription]:
     subscription = Subscription.objects.only("customer_id").get(pk=offer.subscription_id)
     subscription = _lock(subscription.pk, subscription.customer_id)
-    return RetentionOffer.objects.select_for_update().get(pk=offer.pk), subscription
+    return RetentionOffer.objects.select_for_update(no_key=True).get(pk=offer.pk), subscription
 
 
 @transaction.atomic
