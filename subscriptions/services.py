@@ -706,8 +706,9 @@ def _act(subscription: Subscription, *, action: str, params: dict, actor, previe
         return result
     try:
         payment, outcome = _charge(invoice, actor=actor, why=action.replace("_", " "))
-    except DomainError as error:
-        payment, outcome = None, f"Invoice {invoice.number} stays open: {error.message.rstrip('.')}"
+    except DomainError as error:  # not charged (no method): the same request tries again, so keep its message
+        return dataclasses.replace(result, subscription=_load(current), message=f"{result.message} Invoice "
+                                   f"{invoice.number} stays open: {error.message}")
     message = f"{result.message} {outcome}."
     if payment is not None and payment.status == Payment.Status.FAILED:
         message = f"{message} Invoice {invoice.number} stays open: retry it, or send a card-update link."

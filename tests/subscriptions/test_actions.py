@@ -479,3 +479,23 @@ def test_domain_errors_keep_their_type(agent, plans):
     with pytest.raises(DomainError):
         services.subscription_pause(subscription=subscription, actor=agent)
 
+
+
+def test_an_upgrade_the_charge_refuses_stays_open_and_its_retry_charges_it(ann, plans):
+    """The card was removed between the change and its charge: the invoice stays open, and the same request made
+    again charges it once a method is back."""
+    from unittest import mock
+
+    subscription = subscription_in(S.ACTIVE, plan=plans.basic)
+    no_method = DomainError("No payment method on file: send the customer a card-update link.", code="no_method")
+    with mock.patch.object(services, "invoice_charge", side_effect=no_method):
+        result = services.subscription_change_plan(subscription=subscription, plan=plans.pro, actor=ann,
+                                                   request_key="form:nocard")
+    invoice = Invoice.objects.get(subscription=subscription)
+    assert result.changed and result.payment is None and result.subscription.plan == plans.pro
+    assert result.message.endswith(f"Invoice {invoice.number} stays open: No payment method on file: send the "
+                                   f"customer a card-update link.")
+    retry = services.subscription_change_plan(subscription=subscription, plan=plans.pro, actor=ann,
+                                              request_key="form:nocard")
+    assert retry.payment.status == Payment.Status.SUCCEEDED and retry.message.endswith("on Visa •••• 4242.")
+    assert subscription_events(subscription) == ["plan_changed"]
