@@ -35,6 +35,7 @@ from portal.roles import Cap
 from subscriptions import services
 from subscriptions.access import access_subscription
 from subscriptions.models import Plan, Subscription
+from subscriptions.retention import offer_for
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -77,9 +78,13 @@ def result_json(result: services.ActionResult, *, preview: bool) -> dict:
 
 
 def cancel_offer_json(subscription: Subscription, reason: str) -> dict | None:
-    """The retention offer a cancel preview shows for this reason (subscriptions.RetentionOffer terms). This API
-    makes none yet: null."""
-    return None
+    """The retention offer this reason gets (subscriptions/retention.py), or null when it gets none. Shown, not
+    recorded: the profile's cancel dialog records the offers it shows."""
+    offer = offer_for(subscription, reason)
+    if offer is None:
+        return None
+    return {"kind": offer.kind, "terms": offer.terms, "sentence": offer.sentence,
+            "mrr_saved": money(offer.mrr_saved, offer.currency)}
 
 
 # ---- Request bodies --------------------------------------------------------------------------------------------
