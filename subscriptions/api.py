@@ -153,13 +153,18 @@ def subscription_cancel(request, public_id: str):
     return _answer(result, preview, **extra)
 
 
-@api_view(methods=("POST",), capability=Cap.MANAGE_SUBSCRIPTIONS)
-def subscription_undo_cancel(request, public_id: str):
+def _without_arguments(request, public_id: str, service) -> JsonResponse:
+    """An action whose body is empty (or only "preview")."""
     subscription = access_subscription(request, public_id)
     _, preview = _body(request, set())
-    result = services.subscription_cancel_undo(subscription=subscription, actor=request.user, preview=preview,
-                                               request_key=request_key(request))
+    result = service(subscription=subscription, actor=request.user, preview=preview,
+                     request_key=request_key(request))
     return _answer(result, preview)
+
+
+@api_view(methods=("POST",), capability=Cap.MANAGE_SUBSCRIPTIONS)
+def subscription_undo_cancel(request, public_id: str):
+    return _without_arguments(request, public_id, services.subscription_cancel_undo)
 
 
 @api_view(methods=("POST",), capability=Cap.MANAGE_SUBSCRIPTIONS)
@@ -182,11 +187,7 @@ def subscription_pause(request, public_id: str):
 
 @api_view(methods=("POST",), capability=Cap.MANAGE_SUBSCRIPTIONS, commits_in_steps=True)
 def subscription_resume(request, public_id: str):
-    subscription = access_subscription(request, public_id)
-    _, preview = _body(request, set())
-    result = services.subscription_resume(subscription=subscription, actor=request.user, preview=preview,
-                                          request_key=request_key(request))
-    return _answer(result, preview)
+    return _without_arguments(request, public_id, services.subscription_resume)
 
 
 @api_view(methods=("POST",), capability=Cap.MANAGE_SUBSCRIPTIONS)
@@ -203,8 +204,4 @@ def subscription_extend_trial(request, public_id: str):
 
 @api_view(methods=("POST",), capability=Cap.MANAGE_SUBSCRIPTIONS)
 def subscription_cancel_scheduled_change(request, public_id: str):
-    subscription = access_subscription(request, public_id)
-    _, preview = _body(request, set())
-    result = services.subscription_scheduled_change_cancel(subscription=subscription, actor=request.user,
-                                                           preview=preview, request_key=request_key(request))
-    return _answer(result, preview)
+    return _without_arguments(request, public_id, services.subscription_scheduled_change_cancel)

@@ -54,7 +54,7 @@ from payments.invoices import invoice_issue, invoice_line
 from payments.models import Invoice, Payment, PaymentMethod
 from payments.outcomes import invoice_amount_outstanding
 from portal.errors import DomainError
-from portal.money import format_money
+from portal.money import format_money as _money
 from portal.roles import Cap, has_capability
 from subscriptions import transitions
 from subscriptions.models import Plan, Subscription, SubscriptionRequest
@@ -124,10 +124,6 @@ def _refuse(reason: str, code: str, offer: str = ""):
 
 # ---- Words ------------------------------------------------------------------------------------------------------
 
-def _money(amount: int, currency: str) -> str:
-    return format_money(amount, currency)
-
-
 def _day(moment: datetime | date | None) -> str:
     """'1 Jan', or '1 Jan 2028' outside the current year (local time)."""
     if moment is None:
@@ -160,7 +156,8 @@ def _mrr(subscription: Subscription, **changes) -> int:
 
 
 def _renewal(subscription: Subscription, plan: Plan | None = None) -> int:
-    plan = plan or subscription.plan
+    """What the next renewal charges: `plan`, else the plan scheduled for it, else the current one."""
+    plan = plan or subscription.scheduled_plan or subscription.plan
     return renewal_amount(plan.price, subscription.discount_percent, subscription.discount_cycles_left)
 
 
@@ -179,7 +176,8 @@ def _payment_blocker(customer_id: int) -> str:
         return ""
     kind, ident, moment, state = rows[0]
     if kind == "invoice":
-        return f"Cancel is blocked: invoice {ident} is in dunning (next retry {_day(moment)} at {_clock(moment)[-5:]})."
+        return (f"Cancel is blocked: invoice {ident} is in dunning (next retry on {_day(moment)} at "
+                f"{timezone.localtime(moment):%H:%M}).")
     if state == Payment.Status.UNKNOWN:
         return f"Cancel is blocked: payment {ident} is being checked with the gateway since {_clock(moment)}."
     return f"Cancel is blocked: payment {ident} is pending since {_clock(moment)}."
@@ -200,26 +198,28 @@ def _cancel_pending_refusal(subscription: Subscription) -> str:
     return ""
 
 
-def _outstanding(subscription: Subscription) -> tuple[Invoice | None, Payment | None]:
-    """The open invoice a suspended subscription owes (the newest), with its latest attempt."""
-    invoice = (Invoice.objects.filter(subscription_id=subscription.pk, status=Invoice.Status.OPEN)
-               .order_by("-issued_at", "-id").first())
-    latest = (Payment.objects.filter(invoice_id=invoice.pk).order_by("-created_at", "-id").first()
-              if invoice is not None else None)
-    return invoice, latest
+def _outstanding(subscription: Subscription) -> Invoice | None:
+    """The open invoice a suspended subscription owes (the newest), in one query, with its latest attempt
+    (`latest_id`, `latest_status`) and whether the customer has a default payment method (`has_method`)."""
+    latest = Payment.objects.filter(invoice_id=OuterRef("pk")).order_by("-created_at", "-id")
+    return (Invoice.objects.filter(subscription_id=subscription.pk, status=Invoice.Status.OPEN)
+            .annotate(latest_id=Subquery(latest.values("public_id")[:1]),
+                      latest_status=Subquery(latest.values("status")[:1]),
+                      has_method=Exists(PaymentMethod.objects.filter(customer_id=subscription.customer_id,
+                                                                     is_default=True)))
+            .order_by("-issued_at", "-id").first())
 
 
-def _resume_refusal(invoice_number: str | None, latest: tuple[str, str] | None, has_method: bool,
-                    amount_due: int) -> Verdict:
-    """May a suspended subscription be resumed: an open invoice to collect, no attempt on it still processing, and
-    a method to charge what credit does not pay. `latest`: the latest attempt's (public id, status)."""
-    if invoice_number is None:
+def _resume_refusal(invoice: Invoice | None, amount_due: int) -> Verdict:
+    """May a suspended subscription be resumed: an open invoice to collect (from `_outstanding`), no attempt on it
+    still processing, and a payment method for what account credit does not pay (`amount_due`)."""
+    if invoice is None:
         return Verdict(False, "No open invoice belongs to this suspended subscription, so there is nothing to "
                               "collect: start a new subscription instead.", "no_outstanding_invoice")
-    if latest is not None and latest[1] in (Payment.Status.PENDING, Payment.Status.UNKNOWN):
-        return Verdict(False, f"A charge for invoice {invoice_number} ({latest[0]}) is still processing; the "
-                              f"subscription becomes active when it succeeds.", "charge_in_progress")
-    if amount_due > 0 and not has_method:
+    if invoice.latest_status in (Payment.Status.PENDING, Payment.Status.UNKNOWN):
+        return Verdict(False, f"A charge for invoice {invoice.number} ({invoice.latest_id}) is still processing; "
+                              f"the subscription becomes active when it succeeds.", "charge_in_progress")
+    if amount_due > 0 and not invoice.has_method:
         return Verdict(False, "No payment method on file: send the customer a card-update link, then resume.",
                        "no_method")
     return ALLOWED
@@ -259,6 +259,7 @@ class _Change:
     credit: int = 0  # account credit granted (proration)
     credit_reason: str = ""
     invoice_lines: list[dict] = field(default_factory=list)  # an invoice issued and charged (proration)
+    invoice_from: datetime | None = None  # the start of the invoice's period (the moment of the change)
     collect: Invoice | None = None  # an invoice charged before anything changes (resume of a suspended one)
 
 
@@ -380,7 +381,8 @@ def _plan_change(subscription: Subscription, now: datetime, loaded: Subscription
                  + (f" ({_money(net, currency)} for the rest of the period)" if net > 0
                     else f" ({_money(-net, currency)} credit for the unused time)" if net < 0 else ""),
         data={**base, "charge": share.charge, "credit": share.credit, "net": net, "currency": currency},
-        credit=max(-net, 0), credit_reason=f"Unused time on {old.name}", invoice_lines=invoice_lines)
+        credit=max(-net, 0), credit_reason=f"Unused time on {old.name}", invoice_lines=invoice_lines,
+        invoice_from=now)
 
 
 def _scheduled_change_cancel(subscription: Subscription, now: datetime, loaded: Subscription | None) -> _Change:
@@ -391,11 +393,11 @@ def _scheduled_change_cancel(subscription: Subscription, now: datetime, loaded: 
         raise ActionRefused(transitions.allowed(subscription.status, "change_plan"))
     _unchanged_since(subscription, loaded)
     plan, end = subscription.plan, subscription.current_period_end
-    summary = (f"Keeps {plan.name} at the renewal on {_day(end)} ({_money(_renewal(subscription), plan.currency)}) "
-               f"instead of changing to {scheduled.name}.")
+    renews = _renewal(subscription, plan)
+    summary = (f"Keeps {plan.name} at the renewal on {_day(end)} ({_money(renews, plan.currency)}) instead of "
+               f"changing to {scheduled.name}.")
     return _Change(
-        _impact(subscription, SCHEDULED_CHANGE_CANCEL, summary, next_invoice_at=end,
-                next_invoice_amount=_renewal(subscription)),
+        _impact(subscription, SCHEDULED_CHANGE_CANCEL, summary, next_invoice_at=end, next_invoice_amount=renews),
         f"The change to {scheduled.name} is cancelled; the subscription stays on {plan.name}.",
         changes={"scheduled_plan": None}, verb="plan_change_unscheduled",
         timeline=f"Scheduled change to {scheduled.name} cancelled; stays on {plan.name}",
@@ -543,17 +545,15 @@ def _resume(subscription: Subscription, now: datetime, loaded: Subscription | No
                      "current_period_end": end},
             verb="resumed", timeline=f"Subscription resumed; {renews}",
             data={"period_end": end.isoformat()})
-    invoice, latest = _outstanding(subscription)
+    invoice = _outstanding(subscription)
     due = invoice_amount_outstanding(invoice) if invoice is not None else 0
     balance = min(credit_balance(subscription.customer_id), due)
-    method = default_method(subscription.customer_id)
-    verdict = _resume_refusal(invoice.number if invoice else None,
-                              (latest.public_id, latest.status) if latest else None, method is not None,
-                              due - balance)
+    verdict = _resume_refusal(invoice, due - balance)
     if not verdict.allowed:
         raise ActionRefused(verdict)
     charge = due - balance
-    on = f" on {method}" if method is not None and charge else ""
+    method = default_method(subscription.customer_id) if charge else None
+    on = f" on {method}" if method is not None else ""
     summary = (f"Charges {_money(charge, currency)}{on} now for invoice {invoice.number}; the subscription is active "
                f"again once it is paid." if charge else
                f"Account credit pays invoice {invoice.number} ({_money(due, currency)}); the subscription is active "
@@ -720,7 +720,7 @@ def _apply(subscription: Subscription, change: _Change, *, actor) -> Invoice | N
     data = dict(change.data)
     if change.invoice_lines:
         invoice = invoice_issue(customer=subscription.customer, subscription=subscription, lines=change.invoice_lines,
-                                currency=change.impact.currency, period_start=timezone.now(),
+                                currency=change.impact.currency, period_start=change.invoice_from,
                                 period_end=subscription.current_period_end, actor=actor, why="plan change")
         data["invoice"] = invoice.public_id
     if change.credit:
@@ -854,15 +854,5 @@ def action_verdicts(subscription: Subscription, *, actor) -> dict[str, Verdict]:
 def _suspended_resume_verdict(subscription: Subscription) -> Verdict:
     """What `_resume` checks for a suspended subscription, in one query. The menu does not add up the credit
     ledger, so it asks for a payment method whenever the invoice is unpaid; the action itself lets credit pay."""
-    latest = Payment.objects.filter(invoice_id=OuterRef("pk")).order_by("-created_at", "-id")
-    row = (Invoice.objects.filter(subscription_id=subscription.pk, status=Invoice.Status.OPEN)
-           .annotate(latest_id=Subquery(latest.values("public_id")[:1]),
-                     latest_status=Subquery(latest.values("status")[:1]),
-                     has_method=Exists(PaymentMethod.objects.filter(customer_id=subscription.customer_id,
-                                                                    is_default=True)))
-           .values("number", "latest_id", "latest_status", "has_method", "total", "credit_applied")
-           .order_by("-issued_at", "-id").first())
-    if row is None:
-        return _resume_refusal(None, None, False, 0)
-    return _resume_refusal(row["number"], (row["latest_id"], row["latest_status"]) if row["latest_id"] else None,
-                           row["has_method"], row["total"] - row["credit_applied"])
+    invoice = _outstanding(subscription)
+    return _resume_refusal(invoice, invoice.total - invoice.credit_applied if invoice is not None else 0)

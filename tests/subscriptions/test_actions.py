@@ -79,6 +79,7 @@ def test_a_downgrade_waits_for_the_renewal_unless_asked_now(agent, plans):
     again = services.subscription_change_plan(subscription=result.subscription, plan=plans.basic, when="renewal",
                                               actor=agent)
     assert not again.changed and "already set to change to Basic" in again.message
+    assert again.impact.next_invoice_amount == 1500  # the renewal charges the scheduled plan
     assert subscription_events(subscription) == ["plan_change_scheduled"]
 
 
@@ -145,6 +146,7 @@ def test_a_scheduled_change_can_be_cancelled_once(agent, plans):
     result = services.subscription_scheduled_change_cancel(subscription=subscription, actor=agent)
     assert result.changed and result.subscription.scheduled_plan is None
     assert result.message == "The change to Basic is cancelled; the subscription stays on Pro."
+    assert result.impact.next_invoice_amount == 4900
     again = services.subscription_scheduled_change_cancel(subscription=result.subscription, actor=agent)
     assert not again.changed and again.message == "No plan change is scheduled; nothing changed."
     assert subscription_events(subscription) == ["plan_change_unscheduled"]
