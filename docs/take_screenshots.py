@@ -219,8 +219,8 @@ def subscription_shots(page, args, wanted) -> None:
     page.set_viewport_size({"width": 1400, "height": 900})
     labels = {"not_using": "Not using it", "too_expensive": "Too expensive", "missing_feature": "Missing a feature",
               "switching": "Switching to another provider", "technical": "Technical problem"}
-    customers = _cancellable(page, args.base, len(RETENTION_WALK) + 4)
-    if len(customers) < len(RETENTION_WALK) + 4:
+    customers = _cancellable(page, args.base, len(RETENTION_WALK) + 10)
+    if len(customers) < len(RETENTION_WALK) + 2:
         print("not enough active customers who can cancel for the subscription shots")
         return
     kept = {}  # customers who took a cheaper plan or a discount: their tab says what is planned
@@ -239,13 +239,15 @@ def subscription_shots(page, args, wanted) -> None:
             dialog.locator("#subscription-live").wait_for()
             dialog.get_by_role("button", name="Cancel subscription").click()
         page.wait_for_load_state("networkidle")
-    tab_customer = kept.get("downgrade") or kept.get("discount") or customers[-4]
-    dialog_customer = customers[-1]
-    for customer in customers[len(RETENTION_WALK):]:  # one with a bigger plan to move up to: the preview charges
+    tab_customer = kept.get("downgrade") or kept.get("discount") or customers[len(RETENTION_WALK)]
+    # A middle plan if there is one: a bigger plan to move up to (the preview charges) and a cheaper one to offer.
+    dialog_customer, best = customers[-1], -1
+    for customer in customers[len(RETENTION_WALK):]:
         page.goto(f"{args.base}/customers/{customer}/subscriptions/")
-        if not page.locator(".subscription-actions-label").inner_text().startswith("Premium"):
-            dialog_customer = customer
-            break
+        plan = page.locator(".subscription-actions-label").inner_text()
+        score = 2 if plan.startswith("Standard") else 0 if plan.startswith("Premium") else 1
+        if score > best:
+            dialog_customer, best = customer, score
     if "subscription-tab" in wanted:
         page.goto(f"{args.base}/customers/{tab_customer}/subscriptions/")
         page.wait_for_load_state("networkidle")

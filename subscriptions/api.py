@@ -35,9 +35,10 @@ from portal.api import api_view, iso, json_body, json_fields, money
 from portal.errors import ApiError
 from portal.idempotency import request_key
 from portal.roles import Cap
-from subscriptions import retention, services
+from subscriptions import services
 from subscriptions.access import access_subscription
 from subscriptions.models import Plan, Subscription
+from subscriptions.retention import offer_for
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -80,8 +81,9 @@ def result_json(result: services.ActionResult, *, preview: bool) -> dict:
 
 
 def cancel_offer_json(subscription: Subscription, reason: str) -> dict | None:
-    """The retention offer a cancel preview shows for this reason (subscriptions/retention.py), or null."""
-    offer = retention.offer_for(subscription, reason)
+    """The retention offer this reason gets (subscriptions/retention.py), or null when it gets none. Shown, not
+    recorded: the profile's cancel dialog records the offers it shows."""
+    offer = offer_for(subscription, reason)
     if offer is None:
         return None
     return {"kind": offer.kind, "terms": offer.terms, "sentence": offer.sentence,

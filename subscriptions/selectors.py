@@ -79,12 +79,14 @@ def subscription_menu(subscription: Subscription, verdicts: dict[str, Verdict]) 
 
 
 def menu_notes(menu: list[MenuAction]) -> list[tuple[str, str]]:
-    """(labels, sentence) for the refused actions, one line per distinct sentence."""
+    """(labels, sentence) for the refused actions, one line per distinct sentence; no label when the sentence
+    already starts with it ("Cancel is blocked: …")."""
     notes: dict[str, list[str]] = {}
     for item in menu:
         if item.note:
             notes.setdefault(item.note, []).append(ACTION_LABELS.get(item.action, item.label.rstrip("…")))
-    return [(", ".join(labels), sentence) for sentence, labels in notes.items()]
+    return [("" if len(labels) == 1 and sentence.lower().startswith(labels[0].lower()) else ", ".join(labels),
+             sentence) for sentence, labels in notes.items()]
 
 
 def settling_payment(subscription: Subscription) -> str:

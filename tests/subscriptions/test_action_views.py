@@ -61,7 +61,7 @@ def toast(client, subscription) -> str:
 # ---- Each dialog shows the preview before anything is confirmed ------------------------------------------------
 
 DIALOGS = [  # (action, state, fields of the subscription, what the preview says)
-    ("plan", "active", {}, ["Charged", "Next invoice", "$12.99 → $19.99", "+$7.00"]),
+    ("plan", "active", {}, ["</strong> charged", "Next invoice", "$12.99 → $19.99", "+$7.00"]),
     ("pause", "active", {}, ["Nothing charged", "$12.99 → $0.00"]),
     ("resume", "paused", {}, ["Next invoice", "$0.00 → $12.99", "+$12.99"]),
     ("keep", "active", {"cancel_at_period_end": True}, ["Nothing charged", "Next invoice", "$12.99"]),
@@ -103,7 +103,7 @@ def test_the_preview_follows_the_inputs(agent_client, subscription):
     assert "Changes to Basic on" in down and "$12.99 → $7.99" in down and "−$5.00" in down
     assert re.search(r'value="renewal"\s+checked', down)  # a downgrade defaults to the renewal
     now = text(agent_client.get(preview, {"plan": "basic-monthly", "when": "now"}, headers=HTMX))
-    assert "Credited" in now and re.search(r'value="now"\s+checked', now)
+    assert "</strong> credited" in now and re.search(r'value="now"\s+checked', now)
 
 
 def test_a_refused_preview_says_why_and_disables_the_submit(agent_client, subscription, settings):
@@ -300,6 +300,7 @@ def test_a_cancel_blocked_by_a_pending_payment_offers_to_wait_for_it(agent_clien
     pending = PaymentFactory(customer=subscription.customer, status=Payment.Status.PENDING)
     tab = text(agent_client.get(tab_url(subscription)))
     assert "Cancel once it settles…" in tab and pending.public_id in tab
+    assert "Cancel:</span>" not in tab  # the sentence starts with it already ("Cancel is blocked: …")
     body = text(_reason(agent_client, subscription, "other"))
     assert pending.public_id in body and "Not yet." in body and "Cancel once it settles" in body
     refused = agent_client.post(url("cancel_confirm", subscription),

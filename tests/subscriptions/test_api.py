@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from payments.models import Payment
 from portal.models import AuditEvent
-from subscriptions.models import Subscription
+from subscriptions.models import RetentionOffer, Subscription
 from tests.factories import PaymentFactory
 from tests.subscriptions.factories import snapshot, subscription_events, subscription_in
 
@@ -110,6 +110,17 @@ def test_a_preview_answers_the_impact_and_changes_nothing(api, plans, action, bo
     assert {key: value for key, value in after.items() if key != "AuditEvent"} == {
         key: value for key, value in before.items() if key != "AuditEvent"}
     assert not AuditEvent.objects.filter(action__startswith="subscriptions.").exists()
+
+
+def test_a_cancel_preview_shows_the_retention_offer_for_its_reason(api, plans):
+    subscription = subscription_in(S.ACTIVE, plan=plans.pro)
+    data = post(api, subscription, "cancel", {"when": "period_end", "reason": "too_expensive", "preview": True}).json()
+    assert data["offer"] == {"kind": "downgrade", "terms": {"plan": "basic", "price": 1500},
+                             "sentence": "Offer Basic at $15.00 a month from the next renewal, instead of cancelling.",
+                             "mrr_saved": {"amount": 1500, "currency": "USD"}}
+    data = post(api, subscription, "cancel", {"when": "now", "reason": "not_using", "preview": True}).json()
+    assert (data["offer"]["kind"], data["offer"]["terms"]) == ("pause", {"months": 1})
+    assert not RetentionOffer.objects.exists()  # the API shows the offer; the dialog records those it shows
 
 
 def test_an_upgrade_preview_shows_the_money(api, plans):
