@@ -79,7 +79,7 @@ def refund_preview(request, public_id: str):
             amount = parse_amount(form.cleaned_data["amount"], payment.currency)
         except InvalidAmount:
             amount = None
-    context = {"payment": payment, "refundable": payment.refundable_amount(), "amount": amount,
+    context = {"payment": payment, "refundable": payment.refundable_amount(), "amount": amount, "oob": True,
                "verdict": refund_verdict(payment=payment, actor=request.user, amount=amount)}
     return render(request, f"{REFUND_TEMPLATE}#verdict", context)
 

@@ -33,6 +33,8 @@ def test_an_agent_refunds_part_and_an_out_of_window_refund_is_approved(live_serv
     page.get_by_role("link", name=f"Refund payment {recent.public_id}").click()
     dialog = page.locator("#money-dialog")
     expect(dialog.locator("#refund-remaining")).to_have_text("$49.00")
+    dialog.get_by_label("Amount to refund (USD)").fill("120.00")  # more than is left
+    expect(dialog.locator("#refund-verdict")).to_contain_text("Only $49.00 can still be refunded")
     dialog.get_by_label("Amount to refund (USD)").fill("12.50")
     expect(dialog.locator("#refund-verdict")).to_contain_text("Immediate refund of $12.50")
     dialog.get_by_label("Reason", exact=True).select_option("requested_by_customer")
@@ -45,7 +47,7 @@ def test_an_agent_refunds_part_and_an_out_of_window_refund_is_approved(live_serv
     page.get_by_role("link", name=f"Refund payment {old.public_id}").click()
     expect(dialog.locator("#refund-verdict")).to_contain_text("outside the 30-day refund window")
     dialog.get_by_label("Reason", exact=True).select_option("service_problem")
-    dialog.get_by_role("button", name="Refund").click()
+    dialog.get_by_role("button", name="Send for approval").click()
     expect(page.locator(".toast-message").last).to_contain_text("sent to a manager for approval")
     expect(page.locator("#tab-panel")).to_contain_text("$25.00 refund pending")
 
