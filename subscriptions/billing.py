@@ -435,8 +435,8 @@ def _dunning_step(subscription: Subscription, now: datetime, *, invoice_id: int)
     invoice = _lock_invoice(subscription, invoice_id)
     if invoice.status != Invoice.Status.OPEN or invoice.subscription_id != subscription.pk:
         return NOT_DUE, None
-    if subscription.status != S.GRACE:
-        # Cancelled, resumed or paid meanwhile: nothing is retried for a subscription that is not in grace.
+    if subscription.status not in (S.GRACE, S.SUSPENDED):
+        # Cancelled or expired meanwhile: nothing is retried for a subscription that has ended.
         if invoice.next_retry_at is not None:
             invoice.next_retry_at = None
             invoice.save(update_fields=["next_retry_at"])
@@ -450,6 +450,11 @@ def _dunning_step(subscription: Subscription, now: datetime, *, invoice_id: int)
     due = invoice.next_retry_at is not None and invoice.next_retry_at <= now
     # A method the last attempt did not use (or the first failure had none): the card changed.
     new_method = method is not None and (latest is None or latest.payment_method_id != method.pk)
+    if subscription.status == S.SUSPENDED:
+        # No schedule any more; a new card is charged once, and paying brings the subscription back.
+        if new_method and _no_retry_reason(latest, method) is None:
+            return _charge(subscription, invoice, why="new card", then=partial(_dunning_answer, invoice_id=invoice.pk))
+        return WAITING, None
     if due or new_method:
         blocked = _no_retry_reason(latest, method)
         if blocked is None:
@@ -480,7 +485,7 @@ def _dunning_answer(subscription: Subscription, now: datetime, *, invoice_id: in
     if latest is None or latest.status in UNSETTLED:
         return WAITING, None
     if latest.status != Payment.Status.FAILED or subscription.status != S.GRACE:
-        return NOT_DUE, None
+        return ("new_card_failed" if subscription.status == S.SUSPENDED else NOT_DUE), None
     if _no_retry_reason(latest, default_method(subscription.customer_id)) is not None:
         invoice.next_retry_at = None
     failed_at = invoice.payment_failed_at or subscription.current_period_start
@@ -492,19 +497,22 @@ def _dunning_answer(subscription: Subscription, now: datetime, *, invoice_id: in
 
 
 def _waiting_invoices(now: datetime) -> QuerySet:
-    """Unpaid invoices of subscriptions in grace with no retry planned, that need a look: the schedule's end has
-    passed, the customer's default method is not the one last tried (a new card), or the last decline was soft."""
+    """Unpaid invoices with no retry planned that need a look: the customer's default method is not the one last
+    tried (a new card: in grace or suspended), or, in grace, the schedule's end has passed or the last decline was
+    soft."""
     latest = Payment.objects.filter(invoice=OuterRef("pk")).order_by("-created_at", "-id")
     default = PaymentMethod.objects.filter(customer=OuterRef("customer_id"), is_default=True)
     schedule_length = schedule_ends_at(now) - now
+    new_method = Q(method__isnull=False) & (Q(last_method__isnull=True) | ~Q(last_method=F("method")))
+    in_grace = Q(subscription__status=S.GRACE) & (Q(payment_failed_at__lte=now - schedule_length)
+                                                  | Q(last_decline=Payment.DeclineType.SOFT))
     return (Invoice.objects.filter(status=Invoice.Status.OPEN, next_retry_at__isnull=True,
-                                   payment_failed_at__isnull=False, subscription__status=S.GRACE)
+                                   payment_failed_at__isnull=False,
+                                   subscription__status__in=[S.GRACE, S.SUSPENDED])
             .annotate(last_method=Subquery(latest.values("payment_method_id")[:1]),
                       last_decline=Subquery(latest.values("decline_type")[:1]),
                       method=Subquery(default.values("pk")[:1]))
-            .filter(Q(payment_failed_at__lte=now - schedule_length)
-                    | Q(method__isnull=False) & (Q(last_method__isnull=True) | ~Q(last_method=F("method")))
-                    | Q(last_decline=Payment.DeclineType.SOFT)))
+            .filter(new_method | in_grace))
 
 
 # ---- Expiry ----------------------------------------------------------------------------------------------------
