@@ -12,7 +12,8 @@ has no retry planned (payments/outcomes.py clears it).
   card-update page charges the new card at once, and that charge is the retry; a method changed any other way is
   retried by the job's next run.
 - The grace period ends with the schedule: when the last retry day has passed and the invoice is still unpaid, the
-  subscription is suspended (hard decline or not).
+  subscription is suspended (hard decline or not). A suspended subscription has no schedule; a new card is charged
+  once, and paying the invoice brings the subscription back.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ retry failed payments and expire what stays unpaid. `run_all` runs them in this 
     renewals            period ended: scheduled plan change, invoice (credit, discount), charge → renewed / renewal_failed
     period_end_cancels  period ended and set to cancel → period_end_cancel
     resumes             paused with a resume date that came → auto_resume, then invoiced and charged like a renewal
-    dunning             a retry of an unpaid invoice is due (or the card changed) → charge again; the last one
-                        failed → dunning_exhausted (suspended)
+    dunning             a retry of an unpaid invoice is due, or the card changed → charge again; the schedule
+                        ended unpaid → dunning_exhausted (suspended); paid → payment_recovered (payments/outcomes.py)
     expiry              suspended for PORTAL["EXPIRE_AFTER_SUSPENDED_DAYS"], or a store-billed term that the store did
                         not renew → expire
     cancels_after_settle  a cancel waiting for a payment to settle → carried out
