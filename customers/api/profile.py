@@ -79,6 +79,10 @@ def subscription_json(sub) -> dict:
         "cancel_at_period_end": sub.cancel_at_period_end,
         "ended_at": iso(sub.ended_at),
         "payment_method": method_json(sub.payment_method),
+        # The dunning schedule of its unpaid invoice (customer_subscriptions): when the first charge failed, and
+        # the next retry (null: none planned, e.g. until the card changes after a hard decline).
+        "payment_failed_at": iso(getattr(sub, "payment_failed_at", None)),
+        "next_retry_at": iso(getattr(sub, "next_retry_at", None)),
     }
 
 
