@@ -8,8 +8,8 @@ retry failed payments and expire what stays unpaid. `run_all` runs them in this 
     resumes             paused with a resume date that came → auto_resume, then invoiced and charged like a renewal
     dunning             a retry of an unpaid invoice is due, or the card changed → charge again; the schedule
                         ended unpaid → dunning_exhausted (suspended); paid → payment_recovered (payments/outcomes.py)
-    expiry              suspended for PORTAL["EXPIRE_AFTER_SUSPENDED_DAYS"], or a store-billed term that the store did
-                        not renew → expire
+    expiry              suspended for PORTAL["EXPIRE_AFTER_SUSPENDED_DAYS"], or a store-billed trial or term that
+                        the store did not renew → expire
     cancels_after_settle  a cancel waiting for a payment to settle → carried out
 
 Every change of subscription state goes through subscriptions/state.py (`subscription_record`) with the event of
@@ -126,17 +126,18 @@ def _due_ids(queryset: QuerySet, key: str, upto) -> Iterator[list[int]]:
 
 # ---- Locks -----------------------------------------------------------------------------------------------------
 
-def _lock(subscription_id: int) -> Subscription | None:
-    """Lock the subscription's customer, then the subscription (the order every subscription write takes); None
-    when another transaction holds either: a billing worker doing this work, or an agent's action (next run)."""
+def _lock(subscription_id: int, *, skip_locked: bool = True) -> Subscription | None:
+    """Lock the subscription's customer, then the subscription (the order every subscription write takes). With
+    `skip_locked`, None when another transaction holds either: a billing worker doing this work, or an agent's
+    action (the next run comes back to it)."""
     customer_id = Subscription.objects.filter(pk=subscription_id).values_list("customer_id", flat=True).first()
     if customer_id is None:
         return None
-    customer = (Customer.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
+    customer = (Customer.objects.select_for_update(no_key=True, skip_locked=skip_locked, of=("self",))
                 .select_related("storefront").filter(pk=customer_id).first())
     if customer is None:
         return None
-    subscription = (Subscription.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
+    subscription = (Subscription.objects.select_for_update(no_key=True, skip_locked=skip_locked, of=("self",))
                     .select_related("plan", "scheduled_plan").filter(pk=subscription_id).first())
     if subscription is not None:
         subscription.customer = customer
@@ -155,12 +156,13 @@ Step = Callable[[Subscription, datetime], "tuple[str, Step | None]"]
 def _process(subscription_id: int, step: Step, now: datetime) -> list[str]:
     """Run `step` on one subscription, each pass in a short transaction of its own. A pass that charged names the
     step that reads the answer: the charge is sent to the gateway when that pass commits, so the next pass (a new
-    transaction) finds it answered, unless the gateway is still processing it (a later run then picks it up)."""
+    transaction) finds it answered, unless the gateway is still processing it (a later run then picks it up). That
+    pass waits for the locks rather than skipping: the worker that charged is the one that tells the customer."""
     results = []
     while step is not None:
         try:
             with transaction.atomic():
-                subscription = _lock(subscription_id)
+                subscription = _lock(subscription_id, skip_locked=not results)
                 if subscription is None:
                     return [*results, BUSY]
                 result, step = step(subscription, now)
@@ -525,12 +527,14 @@ def _expire_step(subscription: Subscription, now: datetime) -> tuple[str, Step |
         if since > now - timedelta(days=days):
             return NOT_DUE, None
         summary = f"Expired after {days} days suspended with an unpaid invoice"
-    elif subscription.status == S.ACTIVE and not subscription.cancel_at_period_end:
+    elif subscription.status in (S.TRIAL, S.ACTIVE) and not subscription.cancel_at_period_end:
+        ended = (subscription.trial_end or subscription.current_period_end if subscription.status == S.TRIAL
+                 else subscription.current_period_end)
         if (not store_billed(subscription.customer, default_method(subscription.customer_id))
-                or subscription.current_period_end > now - timedelta(days=store_days)):
+                or ended > now - timedelta(days=store_days)):
             return NOT_DUE, None
-        summary = (f"Expired: its term ended on {subscription.current_period_end:%-d %b %Y} and the store did not "
-                   f"renew it")
+        what = "trial" if subscription.status == S.TRIAL else "term"
+        summary = f"Expired: its {what} ended on {ended:%-d %b %Y} and the store did not renew it"
     else:
         return NOT_DUE, None
     _email(subscription.customer, EMAIL_EXPIRED)
@@ -587,9 +591,14 @@ def _cancel_after_settle_step(subscription: Subscription, now: datetime) -> tupl
 def run_trial_ends(*, now: datetime | None = None) -> dict[str, int]:
     """Trials whose end came: the first invoice is issued and charged; converted to active, or grace."""
     now = now or timezone.now()
-    trials = (Subscription.objects.filter(status=S.TRIAL, cancel_at_period_end=False)
-              .annotate(trial_ends=Coalesce("trial_end", "current_period_end")))
-    return _run("trial_ends", [(trials, "trial_ends", now)], _trial_step, now)
+    return _run("trial_ends", [(_trials().exclude(customer__storefront__kind__in=STORE_KINDS), "trial_ends", now)],
+                _trial_step, now)
+
+
+def _trials() -> QuerySet:
+    """Trials not set to cancel, with when they end (the walk of the `subscription_trial_due` index)."""
+    return (Subscription.objects.filter(status=S.TRIAL, cancel_at_period_end=False)
+            .annotate(trial_ends=Coalesce("trial_end", "current_period_end")))
 
 
 def run_renewals(*, now: datetime | None = None) -> dict[str, int]:
@@ -626,11 +635,13 @@ def run_expiry(*, now: datetime | None = None) -> dict[str, int]:
     """Suspended too long, or a store-billed term that ended unrenewed: expired."""
     now = now or timezone.now()
     suspended = Subscription.objects.filter(status=S.SUSPENDED)
-    unrenewed = (Subscription.objects.filter(status=S.ACTIVE, cancel_at_period_end=False,
-                                             customer__storefront__kind__in=STORE_KINDS))
+    in_store = Q(customer__storefront__kind__in=STORE_KINDS)
+    unrenewed = Subscription.objects.filter(in_store, status=S.ACTIVE, cancel_at_period_end=False)
+    store_wait = now - timedelta(days=settings.PORTAL["STORE_RENEWAL_GRACE_DAYS"])
     return _run("expiry", [
         (suspended, "suspended_at", now - timedelta(days=settings.PORTAL["EXPIRE_AFTER_SUSPENDED_DAYS"])),
-        (unrenewed, "current_period_end", now - timedelta(days=settings.PORTAL["STORE_RENEWAL_GRACE_DAYS"])),
+        (unrenewed, "current_period_end", store_wait),
+        (_trials().filter(in_store), "trial_ends", store_wait),
     ], _expire_step, now)
 
 

@@ -260,4 +260,4 @@ def test_the_beat_runs_every_job_in_order_with_no_arguments(billing_db):
     assert entry["task"] == "subscriptions.billing_tick" and entry["schedule"] <= 10 * 60
     assert "args" not in entry and "kwargs" not in entry
     assert "subscriptions.billing_tick" in app.tasks
-    assert list(billing_tick.delay().get()) == [name for name, _ in billing.JOBS]
+    assert list(billing_tick.apply().result) == [name for name, _ in billing.JOBS]
