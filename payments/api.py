@@ -29,7 +29,7 @@ from payments.models import CreditEntry, Payment, Refund
 from payments.policy import refund_verdict
 from payments.refunds import refund_issue
 from portal.access_log import serializes_customer_data
-from portal.api import api_view, iso, json_body, money
+from portal.api import api_view, iso, json_body, json_fields, money
 from portal.errors import ApiError
 from portal.idempotency import request_key
 from portal.roles import Cap
@@ -84,15 +84,6 @@ def payment_detail_json(payment: Payment, user) -> dict:
     }
 
 
-def _fields(body: dict, allowed: set[str], required: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(400, "unknown_field", f"Unknown fields: {', '.join(unknown)}. Send {', '.join(sorted(allowed))}.")
-    missing = sorted(required - set(body))
-    if missing:
-        raise ApiError(400, "missing_field", f"Missing: {', '.join(missing)}.")
-
-
 def _amount(body: dict) -> int:
     amount = body.get("amount")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
@@ -120,7 +111,7 @@ def payment_refunds(request, public_id: str):
     if request.method == "GET":
         return JsonResponse(refund_list_json(payment))
     body = json_body(request)
-    _fields(body, {"amount", "reason", "note"}, {"amount", "reason"})
+    json_fields(body, {"amount", "reason", "note"}, {"amount", "reason"})
     reason = body["reason"]
     if reason not in Refund.Reason.values:
         raise ApiError(400, "invalid_reason", f"\"reason\" is one of: {', '.join(Refund.Reason.values)}.")
@@ -136,7 +127,7 @@ def payment_refunds(request, public_id: str):
 @api_view(methods=("POST",), capability=Cap.RETRY_PAYMENTS, commits_in_steps=True)
 def payment_retry_endpoint(request, public_id: str):
     payment = access_payment(request, public_id)
-    _fields(json_body(request), set(), set())
+    json_fields(json_body(request), set(), set())
     attempt = payment_retry(payment=payment, actor=request.user, request_key=request_key(request))
     invoice = {"id": attempt.invoice.public_id, "number": attempt.invoice.number}
     credit = money(attempt.credit_applied, attempt.invoice.currency)
@@ -171,7 +162,7 @@ def customer_credits(request, public_id: str):
     if request.method == "GET":
         return JsonResponse(credit_ledger_json(customer))
     body = json_body(request)
-    _fields(body, {"amount", "reason", "direction"}, {"amount", "reason"})
+    json_fields(body, {"amount", "reason", "direction"}, {"amount", "reason"})
     direction = body.get("direction", CreditEntry.Kind.GRANT)
     if direction not in (CreditEntry.Kind.GRANT, CreditEntry.Kind.DEBIT):
         raise ApiError(400, "invalid_direction", "\"direction\" is \"grant\" or \"debit\".")

@@ -137,6 +137,15 @@ def credit_debit(*, customer: Customer, amount: int, reason: str, actor,
                                       actor=actor, request_key=request_key))
 
 
+def credit_add_for_proration(*, customer: Customer, amount: int, reason: str, actor) -> CreditEntry:
+    """Grant the unused time of a plan change as credit ("Unused time on Pro"), inside the caller's transaction
+    (the subscription services hold the customer's lock). No credit limit or approval applies: the amount is
+    computed by subscriptions/proration.py, not chosen by the agent."""
+    reason = _checked(amount, reason)
+    return _write(_lock_customer(customer), kind=CreditEntry.Kind.GRANT, amount=amount, reason=reason, actor=actor,
+                  request_key=None)
+
+
 def credit_apply_to_invoice(*, invoice: Invoice, actor=None) -> int:
     """Pay as much of a locked open invoice as the balance allows, before any card is charged. The caller holds
     the customer's lock (payments lock order: customer, invoice). Returns the amount applied."""

@@ -1,17 +1,19 @@
-"""Issuing invoices: the one place an invoice row is created (billing periods, plan changes).
+"""Issuing invoices: the one place an invoice is written, numbered and recorded (a billing period's invoice from
+the billing jobs, a plan change's proration from the subscription services).
 
-An issued invoice is a document: its lines, amounts and period never change afterwards; what happens to it later
-(credit applied, payments, paid, void) is recorded by the payment services. Numbers follow the existing series,
-`INV-` and 1,000,000,000 plus the row id, so they are unique without a counter of their own.
+Invoices are numbered like the demo data's, `INV-` followed by 1,000,000,000 + the row's id: the id is taken from
+the table's sequence first, so the number is unique without a second write or a counter row to lock. An issued
+invoice is a document: its lines, amounts and period never change afterwards.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connection
+from django.utils import timezone
 
-from customers.models import ActivityEvent
+from customers.models import ActivityEvent, Customer
 from payments.models import Invoice
 from portal.audit import Timeline, audit_record
 from portal.money import format_money
@@ -19,42 +21,36 @@ from portal.money import format_money
 NUMBER_BASE = 1_000_000_000
 
 
-def invoice_line(description: str, amount: int, *, quantity: int = 1, period: tuple[datetime, datetime] | None = None
-                 ) -> dict:
-    """One line as the invoice document reads it (payments/selectors.py InvoiceLine)."""
-    line = {"description": description, "quantity": quantity, "unit_amount": amount // quantity, "amount": amount}
-    if period is not None:
-        line.update(period_start=period[0].isoformat(), period_end=period[1].isoformat())
-    return line
+def invoice_line(description: str, amount: int) -> dict:
+    """One line of an invoice (quantity 1); a credit or a discount is a negative amount."""
+    return {"description": description, "quantity": 1, "unit_amount": amount, "amount": amount}
 
 
-def _next_id() -> int:
+def invoice_issue(*, customer: Customer, subscription, lines: list[dict], currency: str, period_start: datetime,
+                  period_end: datetime, actor, why: str, billing_reason: str = "",
+                  issued_at: datetime | None = None) -> Invoice:
+    """Issue an open invoice for `lines` (their amounts add up to its total, which must not be negative), inside the
+    caller's transaction; the caller holds the customer's lock and collects it (payments.charges.invoice_charge).
+
+    `billing_reason` says what it bills (Invoice.BillingReason): a subscription's period is issued at most once
+    (the `invoice_one_per_period` constraint). `issued_at` defaults to now (the billing jobs pass their clock)."""
+    total = sum(line["amount"] for line in lines)
+    if total < 0:
+        raise ValueError("An invoice's lines add up to a negative total: grant credit instead.")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [Invoice._meta.db_table])
-        return cursor.fetchone()[0]
-
-
-@transaction.atomic
-def invoice_issue(*, subscription, lines: list[dict], period_start: datetime, period_end: datetime,
-                  issued_at: datetime, billing_reason: str, actor) -> Invoice:
-    """Issue an open invoice for `subscription` (its customer and the subscription locked by the caller, in that
-    order) with `lines` (amounts in the plan's currency; a discount is a line with a negative amount). The total
-    never goes below zero. Nothing is charged here: payments.charges.invoice_charge collects it."""
-    subtotal = max(sum(int(line["amount"]) for line in lines), 0)
-    invoice_id = _next_id()
-    currency = subscription.plan.currency
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('payments_invoice', 'id'))")
+        (pk,) = cursor.fetchone()
+    issued_at = issued_at or timezone.now()
     invoice = Invoice.objects.create(
-        id=invoice_id, number=f"INV-{NUMBER_BASE + invoice_id}", customer_id=subscription.customer_id,
-        subscription=subscription, status=Invoice.Status.OPEN, currency=currency, lines=lines, subtotal=subtotal,
-        tax=0, total=subtotal, period_start=period_start, period_end=period_end, issued_at=issued_at,
-        due_at=issued_at, billing_reason=billing_reason)
-    invoice.customer = subscription.customer
-    audit_record(actor=actor, action="payments.invoice.issued", customer=subscription.customer, obj=invoice,
-                 data={"invoice": invoice.public_id, "subscription": subscription.public_id, "total": invoice.total,
-                       "currency": currency, "billing_reason": billing_reason,
-                       "period_start": period_start.isoformat(), "period_end": period_end.isoformat()},
+        pk=pk, number=f"INV-{NUMBER_BASE + pk}", customer=customer, subscription=subscription,
+        status=Invoice.Status.OPEN, currency=currency, lines=lines, subtotal=total, tax=0, total=total,
+        period_start=period_start, period_end=period_end, issued_at=issued_at, due_at=issued_at,
+        billing_reason=billing_reason)
+    audit_record(actor=actor, action="payments.invoice.issued", customer=customer, obj=invoice,
+                 data={"invoice": invoice.public_id, "total": total, "currency": currency, "why": why,
+                       **({"subscription": subscription.public_id} if subscription is not None else {}),
+                       **({"billing_reason": billing_reason} if billing_reason else {})},
                  timeline=Timeline(ActivityEvent.Kind.PAYMENT,
-                                   f"Invoice {invoice.number} issued: {format_money(invoice.total, currency)} for "
-                                   f"{period_start:%-d %b %Y} to {period_end:%-d %b %Y}",
-                                   {"invoice": invoice.public_id, "subscription": subscription.public_id}))
+                                   f"Invoice {invoice.number} issued for {format_money(total, currency)} ({why})",
+                                   {"invoice": invoice.public_id}))
     return invoice

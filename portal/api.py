@@ -94,6 +94,16 @@ def json_body(request) -> dict:
     return data
 
 
+def json_fields(body: dict, allowed: set[str], required: set[str]) -> None:
+    """400 for a field the endpoint does not take, or one it needs that is missing."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(400, "unknown_field", f"Unknown fields: {', '.join(unknown)}. Send {', '.join(sorted(allowed))}.")
+    missing = sorted(required - set(body))
+    if missing:
+        raise ApiError(400, "missing_field", f"Missing: {', '.join(missing)}.")
+
+
 # What a bearer header that does not authenticate gets: _authenticate_bearer's answer → 401 error code, message.
 BEARER_ERRORS = {
     "invalid": ("invalid_token", "The API token is invalid or revoked."),

@@ -61,8 +61,9 @@ from portal.audit import Timeline, audit_record
 from portal.context import action_source
 from portal.errors import DomainError
 from subscriptions.models import Plan, Subscription
+from subscriptions.proration import renewal_amount, resumed_period
 from subscriptions.state import subscription_record
-from subscriptions.transitions import allowed, event_target
+from subscriptions.transitions import event_target
 from support.services import email_send
 
 log = structlog.get_logger(__name__)
@@ -271,13 +272,15 @@ def _issue(subscription: Subscription, start: datetime, now: datetime) -> Invoic
     """The period's invoice: the plan's price, less the retention discount while it has cycles left (one used)."""
     plan = subscription.plan
     period = period_after(start, plan)
-    lines = [invoice_line(plan.name, plan.price)]
     percent, cycles = subscription.discount_percent, subscription.discount_cycles_left
-    if percent and cycles:
-        discount = plan.price * percent // 100
-        lines.append(invoice_line(f"Retention discount ({percent}%)", -discount))
-    invoice = invoice_issue(subscription=subscription, lines=lines, period_start=period[0], period_end=period[1],
-                            issued_at=now, billing_reason=Invoice.BillingReason.CYCLE, actor=None)
+    amount = renewal_amount(plan.price, percent, cycles)
+    lines = [invoice_line(plan.name, plan.price)]
+    if amount != plan.price:
+        lines.append(invoice_line(f"Retention discount ({percent}%)", amount - plan.price))
+    invoice = invoice_issue(customer=subscription.customer, subscription=subscription, lines=lines,
+                            currency=plan.currency, period_start=period[0], period_end=period[1], actor=None,
+                            why=f"{period[0]:%-d %b %Y} to {period[1]:%-d %b %Y}",
+                            billing_reason=Invoice.BillingReason.CYCLE, issued_at=now)
     if percent and cycles:
         left = cycles - 1
         subscription_record(
@@ -376,15 +379,21 @@ def _renewal_step(subscription: Subscription, now: datetime) -> tuple[str, Step 
 
 
 def _resume_step(subscription: Subscription, now: datetime) -> tuple[str, Step | None]:
-    """The resume date came: active again with a new period starting now, invoiced and charged like a renewal
-    (a failed charge leads to grace, as a renewal's would)."""
+    """The resume date came: active again, as an agent's resume makes it (subscriptions/services.py): the paid period
+    moves on by the length of the pause. When nothing of it was left, the next period starts now and is invoiced and
+    charged like a renewal (a failed charge leads to grace, as a renewal's would)."""
     today = timezone.localdate(now)
     if subscription.status != S.PAUSED or subscription.resume_on is None or subscription.resume_on > today:
         return NOT_DUE, None
+    start, end = resumed_period(subscription.current_period_start, subscription.current_period_end,
+                                subscription.paused_at, now)
+    if end <= now:  # the paid period was used up before the pause: a new one starts now
+        start = end = now
     subscription_record(subscription, actor=None, action="auto_resume",
-                        summary=f"Resumed on its resume date ({subscription.resume_on:%-d %b %Y})",
+                        summary=f"Resumed on its resume date ({subscription.resume_on:%-d %b %Y}); paid until "
+                                f"{end:%-d %b %Y}",
                         changes={"status": event_target(subscription.status, "auto_resume"), "resume_on": None,
-                                 "paused_at": None, "current_period_start": now, "current_period_end": now})
+                                 "paused_at": None, "current_period_start": start, "current_period_end": end})
     result, step = _renewal_step(subscription, now)
     return ("auto_resume" if result == NOT_DUE else result), step
 
@@ -548,19 +557,15 @@ def _expire_step(subscription: Subscription, now: datetime) -> tuple[str, Step |
 
 # ---- Cancel once settled ---------------------------------------------------------------------------------------
 
-CANCEL_WHEN = ("now", "period_end")
 ALL_IDS = 2**63 - 1  # the walk over waiting cancels has no due time: every id is "due"
 
 
-def _cancel_blocked(subscription: Subscription) -> bool:
-    """A payment of the customer is still processing, or this subscription has an unpaid invoice in dunning."""
-    return (subscription.status == S.GRACE
-            or Payment.objects.filter(customer_id=subscription.customer_id, status__in=UNSETTLED).exists()
-            or Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN,
-                                      next_retry_at__isnull=False).exists())
-
-
 def _cancel_after_settle_step(subscription: Subscription, now: datetime) -> tuple[str, Step | None]:
+    """A cancel an agent asked for while a payment was pending: carried out by the cancel service itself
+    (subscriptions/services.py), which refuses while a payment of the customer is still processing or an invoice is
+    in dunning, and once allowed cancels now or at period end with the stored reason."""
+    from subscriptions.services import ActionRefused, subscription_cancel
+
     when = subscription.cancel_after_settle
     if not when:
         return NOT_DUE, None
@@ -569,21 +574,16 @@ def _cancel_after_settle_step(subscription: Subscription, now: datetime) -> tupl
                             summary="The cancel waiting for a payment was dropped: the subscription has ended",
                             changes={"cancel_after_settle": ""})
         return "cancel_after_settle_dropped", None
-    if when not in CANCEL_WHEN or _cancel_blocked(subscription) or not allowed(subscription.status, "cancel").allowed:
-        return WAITING, None  # suspended: waits for the invoice to be paid (or the subscription to expire)
-    reason = subscription.get_cancel_reason_display().lower() if subscription.cancel_reason else "no reason given"
-    data = {"reason": subscription.cancel_reason, "when": when}
-    if when == "now":
-        subscription_record(subscription, actor=None, action="cancelled",
-                            summary=f"Cancelled once its payment settled ({reason})",
-                            changes={"status": S.CANCELLED, "cancelled_at": now, "ended_at": now,
-                                     "cancel_after_settle": ""}, data=data)
-        return "cancelled", None
-    subscription_record(subscription, actor=None, action="cancel_scheduled",
-                        summary=f"Set to cancel at the end of its period once its payment settled ({reason})",
-                        changes={"cancel_at_period_end": True, "cancelled_at": subscription.cancelled_at or now,
-                                 "cancel_after_settle": ""}, data=data)
-    return "cancel_scheduled", None
+    reason = subscription.cancel_reason or Subscription.CancelReason.OTHER
+    try:
+        result = subscription_cancel(subscription=subscription, when=when, reason=reason, actor=None,
+                                     after_settle=True)
+    except ActionRefused as refused:  # suspended: waits for its invoice to be paid, or for the expiry
+        log.info("billing.cancel_waits", subscription=subscription.public_id, code=refused.code)
+        return WAITING, None
+    if not result.changed or result.subscription.cancel_after_settle:
+        return WAITING, None  # still pending: the service left it set to cancel once it settles
+    return ("cancelled" if result.subscription.status == S.CANCELLED else "cancel_scheduled"), None
 
 
 # ---- Jobs ------------------------------------------------------------------------------------------------------

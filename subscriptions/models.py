@@ -155,3 +155,22 @@ class RetentionOffer(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["reason", "status"], name="retention_offer_reason")]
+
+
+class SubscriptionRequest(models.Model):
+    """An agent's request to act on a subscription, kept by its request key (a form token, or the user and the API's
+    Idempotency-Key): the same request sent again (a double submit, a retried call) answers with what the first one
+    did, and never acts twice. Ids, amounts and the sentences shown to the agent only: no personal values."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="requests")
+    action = models.CharField(max_length=24)
+    params = models.JSONField(default=dict, blank=True, help_text="what was asked: plan code, when, days, …")
+    request_key = models.CharField(max_length=300, unique=True)
+    changed = models.BooleanField()
+    message = models.CharField(max_length=500)
+    impact = models.JSONField(default=dict, help_text="the impact the action had, as the API shows it")
+    invoice = models.ForeignKey("payments.Invoice", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+", help_text="the invoice the action issued (a proration)")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField()

@@ -58,6 +58,7 @@ class World:
     used_card_link: object = None
     approval: object = None  # pending, asked by the agent for the subject
     own_approval: object = None  # pending, asked by the manager
+    subscription: object = None  # the subject's, active on Pro Monthly
 
 
 @pytest.fixture
@@ -69,7 +70,8 @@ def world(agent, manager, approval_kinds):
     other = CustomerFactory(first_name="Ottoline", last_name="Brackwater", email="ottoline@pii.example",
                             phone="+1 555 0142", address_line1="Marrowgate 3")
     card = PaymentMethodFactory(customer=subject)
-    SubscriptionFactory(customer=subject, plan=plan, payment_method=card)
+    subscription = SubscriptionFactory(customer=subject, plan=plan, payment_method=card)
+    PlanFactory(code="team-monthly", name="Team Monthly", price=4900, rank=1)
     payment = PaymentFactory(customer=subject, payment_method=card)
     NoteFactory(customer=subject, author=agent, body=NOTE_TEXT)
     ActivityEventFactory(customer=subject, summary="Plan changed")
@@ -97,7 +99,7 @@ def world(agent, manager, approval_kinds):
     subject.refresh_from_db()
     return World(subject=subject, other=other, invoice=payment.invoice, token=token, ticket=ticket, payment=failed,
                  escalation=escalation, captured=payment, card_link=card_link, used_card_link=used_card_link,
-                 approval=approval, own_approval=own_approval)
+                 approval=approval, own_approval=own_approval, subscription=subscription)
 
 
 def personal_values(customer) -> list[str]:
@@ -155,6 +157,10 @@ def _approval(world):
 
 def _own_approval(world):
     return {"approval_id": world.own_approval.public_id}
+
+
+def _subscription(world):
+    return {"public_id": world.subscription.public_id}
 
 
 def _tab(tab):
@@ -409,6 +415,24 @@ CALLS = [
     Call("api_escalation_resolve", "post", "api", True, _escalation, {"note": "Done"}, persona="manager"),
     Call("api_escalation_resolve", "post", "api", False, _escalation, {"note": ""}, persona="manager",
          note="invalid"),
+    # Subscriptions: every answer but a refusal carries the subscription, which is the customer's data
+    Call("api_subscription_detail", kind="api", discloses=True, kwargs=_subscription),
+    Call("api_subscription_change_plan", "post", "api", True, _subscription, {"plan": "team-monthly",
+                                                                              "preview": True}, note="preview"),
+    Call("api_subscription_change_plan", "post", "api", True, _subscription, {"plan": "team-monthly"}),
+    Call("api_subscription_change_plan", "post", "api", False, _subscription, {"plan": 3}, note="invalid"),
+    Call("api_subscription_cancel", "post", "api", True, _subscription,
+         {"when": "now", "reason": "other", "preview": True}, note="preview"),
+    Call("api_subscription_cancel", "post", "api", True, _subscription, {"when": "period_end", "reason": "other"}),
+    Call("api_subscription_cancel", "post", "api", False, _subscription, {"when": "soon", "reason": "other"},
+         note="invalid"),
+    Call("api_subscription_undo_cancel", "post", "api", True, _subscription, {}, note="noop"),
+    Call("api_subscription_pause", "post", "api", True, _subscription, {"resume_on": None}),
+    Call("api_subscription_pause", "post", "api", False, _subscription, {"resume_on": "tomorrow"},
+         note="invalid"),
+    Call("api_subscription_resume", "post", "api", True, _subscription, {}, note="noop"),
+    Call("api_subscription_extend_trial", "post", "api", False, _subscription, {"days": 7}, note="refused"),
+    Call("api_subscription_cancel_scheduled_change", "post", "api", True, _subscription, {}, note="noop"),
     Call("api_approval_list", kind="api", persona="manager", discloses=True),
     Call("api_approval_list", kind="api", discloses=True, query={"mine": "1"}, note="mine"),
     Call("api_approval_list", kind="api", persona="manager", query={"status": "failed"}, note="none-failed"),

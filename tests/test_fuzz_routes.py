@@ -36,6 +36,7 @@ from payments.models import Invoice, Payment
 from portal.approval_forms import ApprovalQueryForm, ApprovalTabForm, DecisionForm
 from portal.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from portal.services import api_token_create
+from subscriptions.models import Subscription
 from support.escalation_forms import EscalateForm, ResolveForm
 from support.escalations import escalation_raise
 from support.forms import QueueForm, TicketAssignForm, TicketCommentForm, TicketOpenForm, TicketStatusForm
@@ -110,6 +111,7 @@ class World:
     tag: str = "vip"
     payment_id: str = ""
     card_token: str = ""
+    subscription_id: str = ""
 
 
 def _build_world(admin) -> World:
@@ -127,7 +129,8 @@ def _build_world(admin) -> World:
     approval = request_tag(customer=customer, actor=UserFactory(username="requester", role="Agent"))
     return World(admin=admin, customer=customer, invoice=Invoice.objects.filter(customer=customer).first(),
                  token_id=token.pk, api_secret=secret, ticket=ticket, escalation_id=escalation.public_id,
-                 payment_id=(captured or failed).public_id, card_token=card_token, approval_id=approval.public_id)
+                 payment_id=(captured or failed).public_id, card_token=card_token, approval_id=approval.public_id,
+                 subscription_id=Subscription.objects.get(customer=customer, status="active").public_id)
 
 
 def _real_kwargs(route: Route, world: World) -> dict:
@@ -139,6 +142,7 @@ def _real_kwargs(route: Route, world: World) -> dict:
                                                                             "api_payment"))
                             else world.customer.public_id if route.name.startswith("payments:credit")
                             else world.ticket.public_id if route.name.startswith("api_ticket")
+                            else world.subscription_id if route.name.startswith("api_subscription")
                             else world.customer.public_id)
         elif name == "ticket_id":
             values[name] = world.ticket.public_id

@@ -294,17 +294,6 @@ def _credit_apply_to_invoice(customer, actor):
     credit_apply_to_invoice(invoice=invoice, actor=actor)
 
 
-def _invoice_issue(customer, actor):
-    from django.utils import timezone
-
-    from payments.invoices import invoice_issue, invoice_line
-    from tests.factories import SubscriptionFactory
-
-    now = timezone.now()
-    invoice_issue(subscription=SubscriptionFactory(customer=customer), lines=[invoice_line("Pro", 1500)],
-                  period_start=now, period_end=now, issued_at=now, billing_reason="subscription_cycle", actor=actor)
-
-
 def _charge_outcome_record(customer, actor):
     from payments.gateways.base import ChargeResult
     from payments.outcomes import charge_outcome_record
@@ -326,6 +315,111 @@ def _refund_outcome_record(customer, actor):
     refund_outcome_record(refund.pk, RefundResult("succeeded", ref="re_x"), actor=actor)
 
 
+def _subscription(customer, status="active", **fields):
+    from customers.services import customer_refresh_derived_state
+    from tests.factories import PlanFactory, SubscriptionFactory
+
+    _paying_customer(customer)
+    subscription = SubscriptionFactory(customer=customer, status=status,
+                                       plan=PlanFactory(code="pii-basic", name="Basic", price=1500, rank=1),
+                                       **fields)
+    customer_refresh_derived_state(customer)
+    return subscription
+
+
+def _subscription_change_plan(customer, actor):
+    from subscriptions.services import subscription_change_plan
+    from tests.factories import PlanFactory
+
+    subscription = _subscription(customer)
+    pro = PlanFactory(code="pii-pro", name="Pro", price=4900, rank=2)
+    result = subscription_change_plan(subscription=subscription, plan=pro, when="now", actor=actor)
+    basic = subscription.plan
+    result = subscription_change_plan(subscription=result.subscription, plan=basic, when="now", actor=actor)
+    subscription_change_plan(subscription=result.subscription, plan=pro, when="renewal", actor=actor)
+
+
+def _subscription_scheduled_change_cancel(customer, actor):
+    from subscriptions.services import subscription_scheduled_change_cancel
+    from tests.factories import PlanFactory
+
+    subscription = _subscription(customer, scheduled_plan=PlanFactory(code="pii-lite", name="Lite", price=500))
+    subscription_scheduled_change_cancel(subscription=subscription, actor=actor)
+
+
+def _subscription_cancel(customer, actor):
+    from subscriptions.services import subscription_cancel
+    from tests.factories import PaymentFactory
+
+    result = subscription_cancel(subscription=_subscription(customer), when="period_end", reason="other",
+                                 actor=actor)
+    PaymentFactory(customer=customer, status="pending")
+    subscription_cancel(subscription=result.subscription, when="now", reason="too_expensive", actor=actor,
+                        after_settle=True)
+
+
+def _subscription_cancel_undo(customer, actor):
+    from subscriptions.services import subscription_cancel_undo
+
+    subscription_cancel_undo(subscription=_subscription(customer, cancel_at_period_end=True), actor=actor)
+
+
+def _subscription_pause(customer, actor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from subscriptions.services import subscription_pause
+
+    subscription_pause(subscription=_subscription(customer), resume_on=timezone.localdate() + timedelta(days=9),
+                       actor=actor)
+
+
+def _subscription_resume(customer, actor):
+    from django.utils import timezone
+
+    from subscriptions.services import subscription_resume
+
+    from payments.models import Invoice
+    from subscriptions.models import Subscription
+
+    paused = _subscription(customer, status="paused", paused_at=timezone.now())
+    subscription_resume(subscription=paused, actor=actor)
+    # Suspended for an unpaid invoice: resuming charges it first.
+    Subscription.objects.filter(pk=paused.pk).update(status="suspended")
+    Invoice.objects.filter(pk=_open_invoice(customer).pk).update(subscription=paused)
+    subscription_resume(subscription=Subscription.objects.get(pk=paused.pk), actor=actor)
+
+
+def _subscription_extend_trial(customer, actor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from subscriptions.services import subscription_extend_trial
+
+    start = timezone.now() - timedelta(days=3)
+    trial = _subscription(customer, status="trial", started_at=start, current_period_start=start,
+                          current_period_end=start + timedelta(days=14), trial_end=start + timedelta(days=14))
+    subscription_extend_trial(subscription=trial, days=7, actor=actor)
+
+
+def _credit_add_for_proration(customer, actor):
+    from payments.credit import credit_add_for_proration
+
+    credit_add_for_proration(customer=customer, amount=250, reason="Unused time on Pro", actor=actor)
+
+
+def _invoice_issue(customer, actor):
+    from django.utils import timezone
+
+    from payments.invoices import invoice_issue, invoice_line
+
+    invoice_issue(customer=customer, subscription=None, lines=[invoice_line("Pro for the rest of the period", 900)],
+                  currency=customer.currency, period_start=timezone.now(), period_end=timezone.now(), actor=actor,
+                  why="plan change")
+
+
 SERVICES = {
     "payments.refunds.refund_issue": _refund_issue,
     "payments.charges.payment_retry": _payment_retry,
@@ -334,7 +428,6 @@ SERVICES = {
     "payments.credit.credit_grant": _credit_grant,
     "payments.credit.credit_debit": _credit_debit,
     "payments.credit.credit_apply_to_invoice": _credit_apply_to_invoice,
-    "payments.invoices.invoice_issue": _invoice_issue,
     "payments.outcomes.charge_outcome_record": _charge_outcome_record,
     "payments.outcomes.refund_outcome_record": _refund_outcome_record,
     "customers.services.customer_note_add": _note_add,
@@ -358,6 +451,15 @@ SERVICES = {
     "portal.approvals.approval_request": _approval_request,
     "portal.approvals.approval_approve": _approval_approve,
     "portal.approvals.approval_reject": _approval_reject,
+    "subscriptions.services.subscription_change_plan": _subscription_change_plan,
+    "subscriptions.services.subscription_scheduled_change_cancel": _subscription_scheduled_change_cancel,
+    "subscriptions.services.subscription_cancel": _subscription_cancel,
+    "subscriptions.services.subscription_cancel_undo": _subscription_cancel_undo,
+    "subscriptions.services.subscription_pause": _subscription_pause,
+    "subscriptions.services.subscription_resume": _subscription_resume,
+    "subscriptions.services.subscription_extend_trial": _subscription_extend_trial,
+    "payments.credit.credit_add_for_proration": _credit_add_for_proration,
+    "payments.invoices.invoice_issue": _invoice_issue,
 }
 # Functions that look like services (keyword-only `actor`) but are not writes a caller makes: why, by name.
 NOT_SERVICES: dict[str, str] = {
@@ -370,10 +472,11 @@ NOT_SERVICES: dict[str, str] = {
                                             "recorded by payments.outcomes.charge_outcome_record (exercised here)",
     "payments.gateway_calls.refund_submit": "the same for refunds: payments.outcomes.refund_outcome_record",
     "portal.audit.audit_record": "the kernel call every service makes to write the audit row",
-    "subscriptions.state.subscription_record": "the one writer of subscription state, called by every subscription "
-                                               "service and billing job inside its transaction (the billing jobs "
-                                               "are exercised below, JOBS)",
     "portal.selectors.audit_events": "a read: `actor` filters the audit log by username",
+    "subscriptions.services.action_verdicts": "a read: what each subscription action answers for this actor",
+    "subscriptions.state.subscription_record": "the one writer of subscription state, called by every "
+                                               "subscriptions.services action (each exercised here) and every "
+                                               "billing job (JOBS, below)",
 }
 
 
@@ -466,7 +569,7 @@ def test_a_service_leaves_no_personal_value_in_undeletable_rows(service, agent, 
 # actor. Each is run on a customer with the personal values above, on committed data: the jobs charge the sandbox
 # gateway after each commit, and the emails they send render those values.
 
-def _subscription(customer, **fields):
+def _billed(customer, **fields):
     from tests.subscriptions.factories import billed_subscription
 
     return billed_subscription(customer=customer, **fields)
@@ -483,7 +586,7 @@ def _hours_ago(hours):
 def _run_trial_ends(customer):
     from subscriptions.billing import run_trial_ends
 
-    _subscription(customer, status="trial", period_end=_hours_ago(1), card="pm_card_chargeDeclinedInsufficientFunds")
+    _billed(customer, status="trial", period_end=_hours_ago(1), card="pm_card_chargeDeclinedInsufficientFunds")
     run_trial_ends()
 
 
@@ -491,7 +594,7 @@ def _run_renewals(customer):
     from subscriptions.billing import run_renewals
     from tests.factories import PlanFactory
 
-    _subscription(customer, period_end=_hours_ago(1), card="pm_card_chargeDeclinedInsufficientFunds",
+    _billed(customer, period_end=_hours_ago(1), card="pm_card_chargeDeclinedInsufficientFunds",
                   scheduled_plan=PlanFactory(code="bigger", price=2500), discount_percent=20, discount_cycles_left=1)
     run_renewals()
 
@@ -499,14 +602,14 @@ def _run_renewals(customer):
 def _run_period_end_cancels(customer):
     from subscriptions.billing import run_period_end_cancels
 
-    _subscription(customer, period_end=_hours_ago(1), cancel_at_period_end=True, cancel_reason="too_expensive")
+    _billed(customer, period_end=_hours_ago(1), cancel_at_period_end=True, cancel_reason="too_expensive")
     run_period_end_cancels()
 
 
 def _run_resumes(customer):
     from subscriptions.billing import run_resumes
 
-    _subscription(customer, status="paused", period_end=_hours_ago(24 * 20), resume_on=_hours_ago(1).date())
+    _billed(customer, status="paused", period_end=_hours_ago(24 * 20), resume_on=_hours_ago(1).date())
     run_resumes()
 
 
@@ -514,7 +617,7 @@ def _dunning(customer):
     """A renewal that failed 8 days ago, walked through a retry and the end of the schedule: suspended."""
     from subscriptions.billing import run_dunning, run_renewals
 
-    _subscription(customer, period_end=_hours_ago(24 * 8 + 1), card="pm_card_chargeDeclinedInsufficientFunds")
+    _billed(customer, period_end=_hours_ago(24 * 8 + 1), card="pm_card_chargeDeclinedInsufficientFunds")
     run_renewals(now=_hours_ago(24 * 8))
     run_dunning(now=_hours_ago(24 * 7 - 1))
     run_dunning()
@@ -536,7 +639,7 @@ def _run_expiry(customer):
 def _run_cancels_after_settle(customer):
     from subscriptions.billing import run_cancels_after_settle
 
-    _subscription(customer, period_end=_hours_ago(-24 * 10), cancel_after_settle="now", cancel_reason="not_using")
+    _billed(customer, period_end=_hours_ago(-24 * 10), cancel_after_settle="now", cancel_reason="not_using")
     run_cancels_after_settle()
 
 

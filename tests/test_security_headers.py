@@ -16,7 +16,7 @@ from portal.models import Approval
 from portal.services import api_token_create
 from tests.support.factories import TicketFactory
 from support.escalations import escalation_raise
-from tests.factories import CustomerFactory, PaymentFactory, TagFactory, UserFactory
+from tests.factories import CustomerFactory, PaymentFactory, SubscriptionFactory, TagFactory, UserFactory
 
 
 def walk_routes(resolver=None, namespace="", params=()):
@@ -51,7 +51,9 @@ def samples(agent):
               "ticket_id": ticket.public_id, "escalation_id": escalation.public_id,
               "token": card_token, "approval_id": approval.public_id}
     on_payment = {**common, "public_id": payment.public_id}
+    on_subscription = {**common, "public_id": SubscriptionFactory(customer=customer).public_id}
     return {"": common, "payments": {**common, "public_id": payment.invoice.public_id},
+            **{name: on_subscription for name, _ in walk_routes() if name.startswith("api_subscription")},
             **{f"payments:{name}": on_payment for name in ("refund_new", "refund_preview", "refund_create", "retry")},
             "payments:credit_new": common, "payments:credit_create": common}
 

@@ -16,6 +16,7 @@ from customers.selectors.profile import (
     Page, ProfileOverview, customer_activity, customer_notes, customer_payments, customer_subscriptions,
     customer_tag_names,
 )
+from payments.models import Invoice
 from portal.api import api_view, iso, json_body, money
 from portal.access_log import serializes_customer_data
 from portal.cursors import InvalidCursor
@@ -68,6 +69,7 @@ def method_json(method) -> dict | None:
 
 @serializes_customer_data
 def subscription_json(sub) -> dict:
+    """A subscription with its plan, scheduled plan and payment method (join them: select_related)."""
     return {
         "id": sub.public_id,
         "plan": {"code": sub.plan.code, "name": sub.plan.name, "interval": sub.plan.interval},
@@ -76,14 +78,35 @@ def subscription_json(sub) -> dict:
         "started_at": iso(sub.started_at),
         "current_period_end": iso(sub.current_period_end),
         "trial_end": iso(sub.trial_end),
+        "current_period_start": iso(sub.current_period_start),
         "cancel_at_period_end": sub.cancel_at_period_end,
+        "cancelled_at": iso(sub.cancelled_at),
+        "cancel_reason": sub.cancel_reason or None,
+        "cancel_after_settle": sub.cancel_after_settle or None,  # "now" / "period_end": waits for a payment
+        "paused_at": iso(sub.paused_at),
+        "resume_on": sub.resume_on.isoformat() if sub.resume_on else None,
+        "scheduled_plan": {"code": sub.scheduled_plan.code, "name": sub.scheduled_plan.name}
+        if sub.scheduled_plan_id else None,
+        "discount": {"percent": sub.discount_percent, "cycles_left": sub.discount_cycles_left}
+        if sub.discount_cycles_left else None,
         "ended_at": iso(sub.ended_at),
         "payment_method": method_json(sub.payment_method),
-        # The dunning schedule of its unpaid invoice (customer_subscriptions): when the first charge failed, and
-        # the next retry (null: none planned, e.g. until the card changes after a hard decline).
-        "payment_failed_at": iso(getattr(sub, "payment_failed_at", None)),
-        "next_retry_at": iso(getattr(sub, "next_retry_at", None)),
+        **dunning_json(sub),
     }
+
+
+def dunning_json(sub) -> dict:
+    """The dunning schedule of its unpaid invoice: when the first charge failed, and the next retry (null: none
+    planned, e.g. until the card changes after a hard decline). Read from customer_subscriptions' annotations when
+    the list loaded them, otherwise with one query."""
+    if hasattr(sub, "next_retry_at"):
+        failed_at, retry_at = sub.payment_failed_at, sub.next_retry_at
+    else:
+        failed_at, retry_at = (Invoice.objects.filter(subscription=sub, status=Invoice.Status.OPEN,
+                                                      payment_failed_at__isnull=False)
+                               .order_by("payment_failed_at").values_list("payment_failed_at", "next_retry_at")
+                               .first() or (None, None))
+    return {"payment_failed_at": iso(failed_at), "next_retry_at": iso(retry_at)}
 
 
 @serializes_customer_data

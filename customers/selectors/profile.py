@@ -238,7 +238,8 @@ def customer_subscriptions(customer: Customer) -> list[Subscription]:
     live_first = Case(When(status__in=Subscription.LIVE_STATUSES, then=Value(0)), default=Value(1))
     unpaid = (Invoice.objects.filter(subscription=OuterRef("pk"), status=Invoice.Status.OPEN,
                                      payment_failed_at__isnull=False).order_by("payment_failed_at"))
-    return list(Subscription.objects.filter(customer=customer).select_related("plan", "payment_method")
+    return list(Subscription.objects.filter(customer=customer)
+                .select_related("plan", "scheduled_plan", "payment_method")
                 .annotate(payment_failed_at=Subquery(unpaid.values("payment_failed_at")[:1]),
                           next_retry_at=Subquery(unpaid.values("next_retry_at")[:1]))
                 .order_by(live_first, "-started_at", "-id"))

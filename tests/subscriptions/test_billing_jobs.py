@@ -200,16 +200,20 @@ def test_a_cancel_waits_while_the_invoice_is_in_dunning(billing_db, now):
 
 def test_an_invoice_issued_by_a_run_that_died_is_charged_by_the_next(billing_db, now):
     subscription = billed_subscription(period_end=now - timedelta(hours=1))
+    start = subscription.current_period_end
+
+    def issue():
+        invoice_issue(customer=subscription.customer, subscription=subscription, lines=[invoice_line("Plan", 1500)],
+                      currency="USD", period_start=start, period_end=add_months(start, 1), actor=None, why="renewal",
+                      billing_reason="subscription_cycle", issued_at=now)
+
     with transaction.atomic():  # what the dead run committed: the invoice, no charge
-        start = subscription.current_period_end
-        invoice_issue(subscription=subscription, lines=[invoice_line("Plan", 1500)], period_start=start,
-                      period_end=add_months(start, 1), issued_at=now, billing_reason="subscription_cycle", actor=None)
+        issue()
     done = billing.run_renewals(now=now)
     assert done["charged"] == 1 and done["renewed"] == 1
     assert Invoice.objects.filter(subscription=subscription).count() == 1
-    with pytest.raises(IntegrityError), transaction.atomic():
-        invoice_issue(subscription=subscription, lines=[invoice_line("Plan", 1500)], period_start=start,
-                      period_end=add_months(start, 1), issued_at=now, billing_reason="subscription_cycle", actor=None)
+    with pytest.raises(IntegrityError), transaction.atomic():  # never two invoices for one period
+        issue()
 
 
 def test_a_period_end_cancel_in_grace_stops_the_retries(billing_db, now):
@@ -228,6 +232,22 @@ def test_a_fully_discounted_period_is_paid_without_a_charge(billing_db, now):
     invoice = Invoice.objects.get(subscription=subscription)
     assert invoice.total == 0 and invoice.status == Invoice.Status.PAID and not _payments(subscription)
     assert [line["amount"] for line in invoice.lines] == [1500, -1500]
+
+
+def test_a_resume_date_continues_the_paid_period_like_an_agents_resume(billing_db, now):
+    """Paused 10 days into a 31-day period, resumed by its date 20 days later: the 21 days left continue, nothing
+    is charged until the period, moved on by the pause, ends."""
+    start = now - timedelta(days=30)
+    subscription = billed_subscription(period_end=add_months(start, 1), status="paused", paused_at=start + timedelta(
+        days=10), resume_on=(now - timedelta(hours=1)).date())
+    Subscription.objects.filter(pk=subscription.pk).update(current_period_start=start)
+    assert billing.run_all(now=now)["resumes"] == {"seen": 1, "auto_resume": 1}
+    subscription = _fresh(subscription)
+    shift = now - (start + timedelta(days=10))
+    assert subscription.status == "active" and subscription.resume_on is None and subscription.paused_at is None
+    assert subscription.current_period_end == add_months(start, 1) + shift and not _payments(subscription)
+    billing.run_all(now=subscription.current_period_end)
+    assert len(_payments(subscription)) == 1
 
 
 def test_a_yearly_plan_renews_a_year_on():

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction
 
     dependencies = [
-        ("subscriptions", "0002_billing_and_retention"),
+        ("subscriptions", "0003_subscription_requests"),
     ]
 
     operations = [
