@@ -106,18 +106,23 @@ def _day(moment: datetime) -> str:
 
 # ---- Walking due rows ------------------------------------------------------------------------------------------
 
+def due_batch(queryset: QuerySet, key: str, upto, after: tuple | None = None) -> QuerySet:
+    """The next batch of a walk: (key, id) of at most BATCH_SIZE rows whose `key` is at most `upto`, after the
+    position `after`, in (key, id) order."""
+    page = queryset.filter(**{f"{key}__lte": upto})
+    if after is not None:
+        # The redundant bound lets Postgres start the range scan at the position instead of filtering from the top.
+        page = page.filter(**{f"{key}__gte": after[0]}).filter(Q(**{f"{key}__gt": after[0]}) | Q(id__gt=after[1]))
+    return page.order_by(key, "id").values_list(key, "id")[:BATCH_SIZE]
+
+
 def _due_ids(queryset: QuerySet, key: str, upto) -> Iterator[list[int]]:
     """Batches of at most BATCH_SIZE ids of `queryset` whose `key` is at most `upto`, in (key, id) order: each batch
     is one range scan of the job's partial index, starting after the last row of the batch before (rows that stay
     due, such as a charge still processing, are passed, never walked again in the same run)."""
-    due = queryset.filter(**{f"{key}__lte": upto})
     last = None
     while True:
-        page = due
-        if last is not None:
-            # The redundant bound lets Postgres start the range scan at the position instead of filtering from the top.
-            page = page.filter(**{f"{key}__gte": last[0]}).filter(Q(**{f"{key}__gt": last[0]}) | Q(id__gt=last[1]))
-        rows = list(page.order_by(key, "id").values_list(key, "id")[:BATCH_SIZE])
+        rows = list(due_batch(queryset, key, upto, last))
         if rows:
             yield [row_id for _, row_id in rows]
         if len(rows) < BATCH_SIZE:
@@ -587,69 +592,100 @@ def _cancel_after_settle_step(subscription: Subscription, now: datetime) -> tupl
 
 
 # ---- Jobs ------------------------------------------------------------------------------------------------------
+#
+# Each job is its walks, (rows, due key, due up to), and the step applied to each due row. A walk's rows and key
+# match one partial index (the comment names it; tests/subscriptions/test_billing_indexes.py checks the plans).
+
+Walk = tuple[QuerySet, str, object]
+
+
+def _trials() -> QuerySet:
+    """Trials not set to cancel, with when they end (`subscription_trial_due`)."""
+    return (Subscription.objects.filter(status=S.TRIAL, cancel_at_period_end=False)
+            .annotate(trial_ends=Coalesce("trial_end", "current_period_end")))
+
+
+def trial_end_walks(now: datetime) -> list[Walk]:
+    return [(_trials().exclude(customer__storefront__kind__in=STORE_KINDS), "trial_ends", now)]
+
+
+def renewal_walks(now: datetime) -> list[Walk]:
+    due = (Subscription.objects.filter(status=S.ACTIVE, cancel_at_period_end=False)  # subscription_renewal_due
+           .exclude(customer__storefront__kind__in=STORE_KINDS))
+    return [(due, "current_period_end", now)]
+
+
+def period_end_cancel_walks(now: datetime) -> list[Walk]:
+    due = Subscription.objects.filter(status__in=Subscription.LIVE_STATUSES,  # subscription_period_end_due
+                                      cancel_at_period_end=True)
+    return [(due, "current_period_end", now)]
+
+
+def resume_walks(now: datetime) -> list[Walk]:
+    due = Subscription.objects.filter(status=S.PAUSED, resume_on__isnull=False)  # subscription_resume_due
+    return [(due, "resume_on", timezone.localdate(now))]
+
+
+def dunning_walks(now: datetime) -> list[Walk]:
+    due = Invoice.objects.filter(status=Invoice.Status.OPEN, next_retry_at__isnull=False)  # invoice_retry_due
+    return [(due, "next_retry_at", now), (_waiting_invoices(now), "payment_failed_at", now)]  # invoice_dunning_waiting
+
+
+def expiry_walks(now: datetime) -> list[Walk]:
+    suspended = Subscription.objects.filter(status=S.SUSPENDED)  # subscription_suspended_since
+    in_store = Q(customer__storefront__kind__in=STORE_KINDS)
+    unrenewed = Subscription.objects.filter(in_store, status=S.ACTIVE, cancel_at_period_end=False)
+    store_wait = now - timedelta(days=settings.PORTAL["STORE_RENEWAL_GRACE_DAYS"])
+    return [(suspended, "suspended_at", now - timedelta(days=settings.PORTAL["EXPIRE_AFTER_SUSPENDED_DAYS"])),
+            (unrenewed, "current_period_end", store_wait),  # subscription_renewal_due
+            (_trials().filter(in_store), "trial_ends", store_wait)]  # subscription_trial_due
+
+
+def cancel_after_settle_walks(now: datetime) -> list[Walk]:
+    return [(Subscription.objects.exclude(cancel_after_settle=""), "id", ALL_IDS)]  # subscription_cancel_waiting
+
 
 def run_trial_ends(*, now: datetime | None = None) -> dict[str, int]:
     """Trials whose end came: the first invoice is issued and charged; converted to active, or grace."""
     now = now or timezone.now()
-    return _run("trial_ends", [(_trials().exclude(customer__storefront__kind__in=STORE_KINDS), "trial_ends", now)],
-                _trial_step, now)
-
-
-def _trials() -> QuerySet:
-    """Trials not set to cancel, with when they end (the walk of the `subscription_trial_due` index)."""
-    return (Subscription.objects.filter(status=S.TRIAL, cancel_at_period_end=False)
-            .annotate(trial_ends=Coalesce("trial_end", "current_period_end")))
+    return _run("trial_ends", trial_end_walks(now), _trial_step, now)
 
 
 def run_renewals(*, now: datetime | None = None) -> dict[str, int]:
     """Active subscriptions whose period ended (and not set to cancel): renewed, or grace when the charge fails."""
     now = now or timezone.now()
-    due = (Subscription.objects.filter(status=S.ACTIVE, cancel_at_period_end=False)
-           .exclude(customer__storefront__kind__in=STORE_KINDS))
-    return _run("renewals", [(due, "current_period_end", now)], _renewal_step, now)
+    return _run("renewals", renewal_walks(now), _renewal_step, now)
 
 
 def run_period_end_cancels(*, now: datetime | None = None) -> dict[str, int]:
     """Subscriptions set to cancel at period end whose period ended: cancelled."""
     now = now or timezone.now()
-    due = Subscription.objects.filter(status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=True)
-    return _run("period_end_cancels", [(due, "current_period_end", now)], _period_end_cancel_step, now)
+    return _run("period_end_cancels", period_end_cancel_walks(now), _period_end_cancel_step, now)
 
 
 def run_resumes(*, now: datetime | None = None) -> dict[str, int]:
-    """Paused subscriptions whose resume date came: active again, invoiced and charged."""
+    """Paused subscriptions whose resume date came: active again (invoiced and charged when the paid period was
+    used up)."""
     now = now or timezone.now()
-    due = Subscription.objects.filter(status=S.PAUSED, resume_on__isnull=False)
-    return _run("resumes", [(due, "resume_on", timezone.localdate(now))], _resume_step, now)
+    return _run("resumes", resume_walks(now), _resume_step, now)
 
 
 def run_dunning(*, now: datetime | None = None) -> dict[str, int]:
-    """Unpaid invoices of subscriptions in grace: retries that are due, new cards, and schedules that ended."""
+    """Unpaid invoices: retries that are due, new cards, and schedules that ended (suspended)."""
     now = now or timezone.now()
-    due = Invoice.objects.filter(status=Invoice.Status.OPEN, next_retry_at__isnull=False)
-    return _run("dunning", [(due, "next_retry_at", now), (_waiting_invoices(now), "payment_failed_at", now)],
-                _dunning_step, now, by_invoice=True)
+    return _run("dunning", dunning_walks(now), _dunning_step, now, by_invoice=True)
 
 
 def run_expiry(*, now: datetime | None = None) -> dict[str, int]:
-    """Suspended too long, or a store-billed term that ended unrenewed: expired."""
+    """Suspended too long, or a store-billed trial or term that ended unrenewed: expired."""
     now = now or timezone.now()
-    suspended = Subscription.objects.filter(status=S.SUSPENDED)
-    in_store = Q(customer__storefront__kind__in=STORE_KINDS)
-    unrenewed = Subscription.objects.filter(in_store, status=S.ACTIVE, cancel_at_period_end=False)
-    store_wait = now - timedelta(days=settings.PORTAL["STORE_RENEWAL_GRACE_DAYS"])
-    return _run("expiry", [
-        (suspended, "suspended_at", now - timedelta(days=settings.PORTAL["EXPIRE_AFTER_SUSPENDED_DAYS"])),
-        (unrenewed, "current_period_end", store_wait),
-        (_trials().filter(in_store), "trial_ends", store_wait),
-    ], _expire_step, now)
+    return _run("expiry", expiry_walks(now), _expire_step, now)
 
 
 def run_cancels_after_settle(*, now: datetime | None = None) -> dict[str, int]:
     """Cancels that waited for a payment to settle: carried out once nothing is processing or in dunning."""
     now = now or timezone.now()
-    waiting = Subscription.objects.exclude(cancel_after_settle="")
-    return _run("cancels_after_settle", [(waiting, "id", ALL_IDS)], _cancel_after_settle_step, now)
+    return _run("cancels_after_settle", cancel_after_settle_walks(now), _cancel_after_settle_step, now)
 
 
 JOBS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (
@@ -661,6 +697,8 @@ JOBS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (
     ("expiry", run_expiry),
     ("cancels_after_settle", run_cancels_after_settle),
 )
+WALKS = (trial_end_walks, renewal_walks, period_end_cancel_walks, resume_walks, dunning_walks, expiry_walks,
+         cancel_after_settle_walks)
 
 
 def run_all(*, now: datetime | None = None) -> dict[str, dict[str, int]]:
