@@ -446,13 +446,13 @@ def _exhaust(subscription: Subscription, invoice: Invoice, now: datetime) -> str
 
 
 def _dunning_step(subscription: Subscription, now: datetime, *, invoice_id: int) -> tuple[str, Step | None]:
-    """One unpaid invoice of a subscription in grace: retry it when its day came or the card changed, plan the next
-    day of the schedule, and suspend once the schedule ended unpaid."""
+    """One unpaid invoice of a subscription in grace (retry it when its day came or the card changed, plan the next
+    day of the schedule, suspend once the schedule ended unpaid) or suspended (charge a new card once)."""
     invoice = _lock_invoice(subscription, invoice_id)
     if invoice.status != Invoice.Status.OPEN or invoice.subscription_id != subscription.pk:
         return NOT_DUE, None
     if subscription.status not in (S.GRACE, S.SUSPENDED):
-        # Cancelled or expired meanwhile: nothing is retried for a subscription that has ended.
+        # Cancelled, expired or active again meanwhile: only grace and suspended subscriptions are dunned.
         if invoice.next_retry_at is not None:
             invoice.next_retry_at = None
             invoice.save(update_fields=["next_retry_at"])
