@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -117,11 +115,12 @@ class Customer(models.Model):
     @property
     def grace_ends_at(self):
         """In grace: when access stops if the last dunning retry fails too (retries on the configured days after
-        the failed renewal). None outside grace or without a retry schedule."""
-        retry_days = settings.PORTAL["DUNNING_RETRY_DAYS"]
-        if self.payment_failing_since is None or not retry_days:
+        the first failed charge, payments/dunning.py). None outside grace or without a retry schedule."""
+        from payments.dunning import retry_days, schedule_ends_at
+
+        if self.payment_failing_since is None or not retry_days():
             return None
-        return self.payment_failing_since + timedelta(days=max(retry_days))
+        return schedule_ends_at(self.payment_failing_since)
 
 
 class CustomerMetrics(models.Model):

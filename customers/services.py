@@ -21,6 +21,7 @@ from django.db.models.functions import Lower
 
 from customers.models import ActivityEvent, Customer, CustomerTag, Note, Tag
 from customers.selectors.owners import assignable_owner
+from payments.models import Invoice
 from portal.audit import Timeline, audit_record, changed_fields
 from portal.errors import DomainError
 from portal.money import currencies_without_rate, reporting_currency, reporting_sql, to_reporting
@@ -176,15 +177,17 @@ BILLING_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.GRACE)  # tr
 MRR_REPORTING_CHUNK = 50_000
 
 
-def derived_state(customer: Customer, current: Subscription | None) -> dict:
+def derived_state(customer: Customer, current: Subscription | None, *, payment_failed_at=None) -> dict:
     """What the customer row says about their subscriptions, by the status rules, given `current`: the live subscription,
-    else the latest one (None: never subscribed). The seeder (demo/seed/loads.py CUSTOMERS) writes the same in SQL.
+    else the latest one (None: never subscribed), and in grace `payment_failed_at`, when the unpaid invoice's first
+    charge failed (the start of its dunning schedule; the failed renewal's date when unknown). The seeder
+    (demo/seed/loads.py CUSTOMERS) writes the same in SQL.
 
     - status: Active with a live subscription; Churned when the latest was cancelled; otherwise Inactive (an
       erased customer stays Erased).
     - plan, MRR (the plan's monthly price while it bills: active or grace) and currency of the live subscription;
       MRR again in the reporting currency (portal.money.to_reporting), the directory's MRR sort.
-    - subscription_state and the date that matters in it: trial end, the failed renewal (grace), resume date.
+    - subscription_state and the date that matters in it: trial end, the failed payment (grace), resume date.
     """
     live = current if current is not None and current.is_live else None
     state = current.status if current is not None else ""
@@ -207,7 +210,8 @@ def derived_state(customer: Customer, current: Subscription | None) -> dict:
         "subscription_state": state,
         "trial_ends_at": (current.trial_end or current.current_period_end) if state == Subscription.Status.TRIAL
         else None,
-        "payment_failing_since": current.current_period_start if state == Subscription.Status.GRACE else None,
+        "payment_failing_since": (payment_failed_at or current.current_period_start)
+        if state == Subscription.Status.GRACE else None,
         "resumes_on": current.resume_on if state == Subscription.Status.PAUSED else None,
     }
 
@@ -224,7 +228,12 @@ def customer_refresh_derived_state(customer: Customer) -> list[str]:
     live_first = Case(When(status__in=Subscription.LIVE_STATUSES, then=Value(0)), default=Value(1))
     current = (Subscription.objects.filter(customer=customer).select_related("plan")
                .order_by(live_first, "-started_at", "-id").first())
-    changed = {name: value for name, value in derived_state(customer, current).items()
+    failed_at = None
+    if current is not None and current.status == Subscription.Status.GRACE:
+        failed_at = (Invoice.objects.filter(subscription=current, status=Invoice.Status.OPEN,
+                                            payment_failed_at__isnull=False)
+                     .order_by("payment_failed_at").values_list("payment_failed_at", flat=True).first())
+    changed = {name: value for name, value in derived_state(customer, current, payment_failed_at=failed_at).items()
                if getattr(customer, name) != value}
     if changed:
         for name, value in changed.items():

@@ -48,6 +48,13 @@ class Invoice(models.Model):
         VOID = "void", "Void"
         UNCOLLECTIBLE = "uncollectible", "Uncollectible"
 
+    class BillingReason(models.TextChoices):
+        # A subscription's billing period: a renewal, the first period after a trial, a resume. At most one per
+        # subscription and period start (constraint below).
+        CYCLE = "subscription_cycle", "Subscription period"
+        UPDATE = "subscription_update", "Plan change"
+        MANUAL = "manual", "Manual"
+
     public_id = models.CharField(max_length=24, unique=True, default=new_invoice_id, editable=False)
     number = models.CharField(max_length=32, unique=True)  # human number printed on the document
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="invoices")
@@ -68,14 +75,30 @@ class Invoice(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     # Dunning: when the billing job charges this open invoice again (None: no retry planned, e.g. a hard decline).
     next_retry_at = models.DateTimeField(null=True, blank=True)
+    # When its first charge failed: the dunning schedule's retry days are counted from here (payments/dunning.py).
+    payment_failed_at = models.DateTimeField(null=True, blank=True)
+    # Why it was issued ("" for invoices older than the field).
+    billing_reason = models.CharField(max_length=20, choices=BillingReason.choices, blank=True, default="",
+                                      db_default="")
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(subtotal__gte=0) & Q(tax__gte=0) & Q(credit_applied__gte=0),
                                    name="invoice_amounts_not_negative"),
             models.CheckConstraint(condition=Q(total=F("subtotal") + F("tax")), name="invoice_total_adds_up"),
+            # Never two invoices for one billing period, however many billing jobs run at once.
+            models.UniqueConstraint(fields=["subscription", "period_start"], name="invoice_one_per_period",
+                                    condition=Q(billing_reason="subscription_cycle")),
         ]
-        indexes = [models.Index(fields=["customer", "-issued_at", "-id"], name="invoice_customer_time")]
+        indexes = [
+            models.Index(fields=["customer", "-issued_at", "-id"], name="invoice_customer_time"),
+            # The dunning job's two walks: retries that are due, and invoices waiting with none planned (a hard
+            # decline waiting for a new card, the end of the schedule).
+            models.Index(fields=["next_retry_at", "id"], name="invoice_retry_due",
+                         condition=Q(status="open", next_retry_at__isnull=False)),
+            models.Index(fields=["payment_failed_at", "id"], name="invoice_dunning_waiting",
+                         condition=Q(status="open", next_retry_at__isnull=True, payment_failed_at__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return self.number

@@ -6,8 +6,9 @@ finds what is already recorded) writes nothing. Locks are taken in the payment o
 customer, invoice, payment, refund; the metrics row is updated last.
 
 Side effects kept here so that no caller can forget one:
-- a charge that succeeds settles its invoice when the invoice is then covered, and brings a subscription that was
-  in grace or suspended for that invoice back to active (customer state recomputed by its one owner);
+- a charge that succeeds settles its invoice when the invoice is then covered (ending its dunning schedule), and
+  brings a subscription that was in grace or suspended for that invoice back to active (the `payment_recovered`
+  event, through subscriptions/state.py like every change of subscription state);
 - `CustomerMetrics` (total paid, LTV, payment count) follows every captured payment and every settled refund;
 - a refund that settles or fails releases the amount it held against the payment's refundable amount.
 """
@@ -48,36 +49,33 @@ def invoice_amount_outstanding(invoice: Invoice) -> int:
 
 
 def invoice_settle_if_covered(invoice: Invoice, *, actor=None) -> bool:
-    """Mark a locked open invoice paid once credit and captured payments cover it; bring its subscription back
-    from grace or suspended. Returns whether it was settled now."""
+    """Mark a locked open invoice paid once credit and captured payments cover it (no retry is planned for a paid
+    invoice); bring its subscription back from grace or suspended. Returns whether it was settled now."""
     if invoice.status != Invoice.Status.OPEN or invoice_amount_outstanding(invoice) > 0:
         return False
-    invoice.status, invoice.paid_at = Invoice.Status.PAID, timezone.now()
-    invoice.save(update_fields=["status", "paid_at"])
+    invoice.status, invoice.paid_at, invoice.next_retry_at = Invoice.Status.PAID, timezone.now(), None
+    invoice.save(update_fields=["status", "paid_at", "next_retry_at"])
     _subscription_back_to_active(invoice, actor=actor)
     return True
 
 
 def _subscription_back_to_active(invoice: Invoice, *, actor) -> None:
-    from customers.services import customer_refresh_derived_state
+    """The `payment_recovered` event (subscriptions/transitions.py), written by the one writer of subscription
+    state, whoever paid the invoice: a dunning retry, an agent's retry, the card-update page, credit."""
     from subscriptions.models import Subscription
+    from subscriptions.state import subscription_record
+    from subscriptions.transitions import event_target
 
     if invoice.subscription_id is None:
         return
     subscription = Subscription.objects.select_for_update(no_key=True).get(pk=invoice.subscription_id)
-    if subscription.status not in (Subscription.Status.GRACE, Subscription.Status.SUSPENDED):
+    target = event_target(subscription.status, "payment_recovered")
+    if target is None:
         return
-    was = subscription.status
-    subscription.status, subscription.suspended_at = Subscription.Status.ACTIVE, None
-    subscription.save(update_fields=["status", "suspended_at", "updated_at"])
-    customer = invoice.customer
-    customer_refresh_derived_state(customer)
-    audit_record(actor=actor, action="subscriptions.subscription.reactivated", customer=customer, obj=subscription,
-                 before={"status": was}, after={"status": subscription.status},
-                 data={"invoice": invoice.public_id},
-                 timeline=Timeline(ActivityEvent.Kind.SUBSCRIPTION,
-                                   f"Subscription active again: invoice {invoice.number} is paid",
-                                   {"subscription": subscription.public_id, "invoice": invoice.public_id}))
+    subscription.customer = invoice.customer
+    subscription_record(subscription, actor=actor, action="payment_recovered",
+                        summary=f"Subscription active again: invoice {invoice.number} is paid",
+                        changes={"status": target, "suspended_at": None}, data={"invoice": invoice.public_id})
 
 
 def _charge_summary(payment: Payment, result: ChargeResult) -> str:

@@ -258,6 +258,10 @@ CELERY_BEAT_SCHEDULE = {
     "payments-reconcile": {"task": "payments.reconcile", "schedule": 60},
     # Approval requests past their expiry end as expired and release what they held (portal/approvals.py).
     "approvals-expire": {"task": "portal.approvals_expire", "schedule": 5 * 60},
+    # The billing jobs in order (subscriptions/billing.py): trials, renewals, cancels, resumes, dunning, expiry. A
+    # tick that could not start within its interval is dropped: the next one does the same work.
+    "subscriptions-billing-tick": {"task": "subscriptions.billing_tick", "schedule": 5 * 60,
+                                   "options": {"expires": 5 * 60}},
 }
 # How long an approval request waits for a manager before it expires (and is never carried out).
 APPROVAL_EXPIRY_HOURS = env.int("APPROVAL_EXPIRY_HOURS", default=72)
@@ -276,6 +280,9 @@ PORTAL = {
     "DUNNING_RETRY_DAYS": env.list("DUNNING_RETRY_DAYS", cast=int, default=[1, 3, 5, 7]),
     # A suspended subscription (the last dunning retry failed) expires after this many days.
     "EXPIRE_AFTER_SUSPENDED_DAYS": env.int("EXPIRE_AFTER_SUSPENDED_DAYS", default=14),
+    # A store-billed subscription (App Store, Google Play) whose term ended this many days ago without the store
+    # renewing it expires (the stores retry a failed renewal for up to 16 days themselves).
+    "STORE_RENEWAL_GRACE_DAYS": env.int("STORE_RENEWAL_GRACE_DAYS", default=16),
     "BULK_ROW_LIMIT": env.int("BULK_ROW_LIMIT", default=1000),
     "DEMO_PASSWORD": "demo-pass-123",
     "DEMO_USERNAMES": ("agent", "manager", "admin"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 
 from portal.ids import new_subscription_id
 
@@ -99,7 +100,21 @@ class Subscription(models.Model):
             models.CheckConstraint(condition=Q(current_period_end__gte=models.F("current_period_start")),
                                    name="subscription_period_ordered"),
         ]
-        indexes = [models.Index(fields=["customer", "-started_at"], name="subscription_customer_start")]
+        indexes = [
+            models.Index(fields=["customer", "-started_at"], name="subscription_customer_start"),
+            # The billing jobs' walks (subscriptions/billing.py), each over the few rows that can be due.
+            models.Index(Coalesce("trial_end", "current_period_end"), "id", name="subscription_trial_due",
+                         condition=Q(status="trial", cancel_at_period_end=False)),
+            models.Index(fields=["current_period_end", "id"], name="subscription_renewal_due",
+                         condition=Q(status="active", cancel_at_period_end=False)),
+            models.Index(fields=["current_period_end", "id"], name="subscription_period_end_due",
+                         condition=Q(status__in=["trial", "active", "grace", "paused"], cancel_at_period_end=True)),
+            models.Index(fields=["resume_on", "id"], name="subscription_resume_due",
+                         condition=Q(status="paused", resume_on__isnull=False)),
+            models.Index(fields=["suspended_at", "id"], name="subscription_suspended_since",
+                         condition=Q(status="suspended")),
+            models.Index(fields=["id"], name="subscription_cancel_waiting", condition=~Q(cancel_after_settle="")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.plan} ({self.status})"

@@ -724,7 +724,8 @@ def _apply(subscription: Subscription, change: _Change, *, actor) -> Invoice | N
     if change.invoice_lines:
         invoice = invoice_issue(customer=subscription.customer, subscription=subscription, lines=change.invoice_lines,
                                 currency=change.impact.currency, period_start=change.invoice_from,
-                                period_end=subscription.current_period_end, actor=actor, why="plan change")
+                                period_end=subscription.current_period_end, actor=actor, why="plan change",
+                                billing_reason=Invoice.BillingReason.UPDATE)
         data["invoice"] = invoice.public_id
     if change.credit:
         entry = credit_add_for_proration(customer=subscription.customer, amount=change.credit,

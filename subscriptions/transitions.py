@@ -20,6 +20,9 @@ Billing events (subscriptions/billing.py), applied by the scheduled jobs:
     period_end_cancel trial, active, grace, paused → cancelled   a cancel at period end takes effect
     auto_resume       paused → active         the resume date came
     expire            suspended → expired     suspended for settings.PORTAL["EXPIRE_AFTER_SUSPENDED_DAYS"] days
+                      trial, active → expired   a store-billed trial or term (App Store, Google Play) ended and the
+                                              store did not renew it within settings.PORTAL["STORE_RENEWAL_GRACE_DAYS"]
+                                              days
 
 `allowed(state, action)` answers from the table alone; services add the checks that need more than the state
 (a pending payment blocks cancel, the trial cap, the plan's currency) in `subscriptions/services.py`, with the
@@ -111,6 +114,8 @@ EVENTS: dict[tuple[str, str], str] = {
     (PAUSED, "period_end_cancel"): CANCELLED,
     (PAUSED, "auto_resume"): ACTIVE,
     (SUSPENDED, "expire"): EXPIRED,
+    (TRIAL, "expire"): EXPIRED,
+    (ACTIVE, "expire"): EXPIRED,
 }
 
 # Where each agent action leads (cancel at period end and undo_cancel keep the state until the period ends).

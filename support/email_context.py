@@ -28,10 +28,15 @@ from django.utils.html import linebreaks, urlize
 from portal.money import format_money
 
 # Scopes: "customer" values exist for every email; "ticket" values only when replying on a ticket; "card_link"
-# values only in the email that carries a card-update link (payments/card_links.py issues the link and sends it).
-CUSTOMER, TICKET, CARD_LINK = "customer", "ticket", "card_link"
+# values only in the email that carries a card-update link (payments/card_links.py issues the link and sends it);
+# "dunning" values only in the emails the billing job sends about a failed payment (subscriptions/billing.py).
+CUSTOMER, TICKET, CARD_LINK, DUNNING = "customer", "ticket", "card_link", "dunning"
 # What a template needing a scope's values is sent from, for the send dialog and the refusal.
-SENT_FROM = {TICKET: "the ticket", CARD_LINK: "“Send card-update link” on the profile"}
+SENT_FROM = {TICKET: "the ticket", CARD_LINK: "“Send card-update link” on the profile",
+             DUNNING: "the billing job, after a failed payment"}
+# Who provides a scope's values, for the refusal of a template that needs them.
+PROVIDED_BY = {TICKET: "a ticket reply", CARD_LINK: "a card-update link email",
+               DUNNING: "a failed-payment email from the billing job"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,10 @@ VARIABLES: dict[str, TemplateVariable] = {
     "card_link_expires_at": TemplateVariable(
         "When that link stops working, a date and time in UTC (card-update link emails only); format it with the "
         "date filter, e.g. {{ card_link_expires_at|date:\"j F Y, H:i\" }}", "2026-12-04 10:00", CARD_LINK),
+    "next_retry_date": TemplateVariable(
+        "When the failed payment is tried again, a date and time in UTC (failed-payment emails only; empty when no "
+        "retry is planned until the card changes); format it with the date filter, e.g. "
+        "{{ next_retry_date|date:\"D j M\" }}", "2026-12-03 09:00", DUNNING),
 }
 SUPPORT_TEAM_NAME = "The support team"
 
@@ -208,6 +217,8 @@ def dedicated_template_problem(template) -> str | None:
     if CARD_LINK in needs:
         return (f"It carries a card-update link (it uses the link or its expiry), so it is sent with "
                 f"{SENT_FROM[CARD_LINK]}.")
+    if DUNNING in needs:
+        return f"It tells when a failed payment is retried, so it is sent by {SENT_FROM[DUNNING]}."
     return None
 
 
@@ -285,10 +296,10 @@ def render_email(template, values: dict) -> RenderedEmail:
             | template_variables(template.html, html=True))
     missing = sorted(name for name in used if name not in values)
     if missing:
-        scope = TICKET if any(VARIABLES[name].scope == TICKET for name in missing) else CARD_LINK
-        provider = "a ticket reply" if scope == TICKET else "a card-update link email"
+        scope = next(scope for scope in (TICKET, CARD_LINK, DUNNING)
+                     if any(VARIABLES[name].scope == scope for name in missing))
         raise TemplateProblem(
-            f"The template uses {', '.join(f'“{name}”' for name in missing)}, which only {provider} "
+            f"The template uses {', '.join(f'“{name}”' for name in missing)}, which only {PROVIDED_BY[scope]} "
             f"provides; send it from {SENT_FROM[scope]}.", code=f"needs_{scope}")
     subject = _compiled(template.subject, False).render(Context(values, autoescape=False))
     subject = " ".join(subject.split())  # one line: a header cannot hold line breaks

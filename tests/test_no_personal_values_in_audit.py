@@ -508,7 +508,8 @@ NOT_SERVICES: dict[str, str] = {
     "portal.selectors.audit_events": "a read: `actor` filters the audit log by username",
     "subscriptions.services.action_verdicts": "a read: what each subscription action answers for this actor",
     "subscriptions.state.subscription_record": "the one writer of subscription state, called by every "
-                                               "subscriptions.services action (each exercised here)",
+                                               "subscriptions.services action (each exercised here) and every "
+                                               "billing job (JOBS, below)",
 }
 
 
@@ -593,6 +594,139 @@ def test_a_service_leaves_no_personal_value_in_undeletable_rows(service, agent, 
     assert AuditEvent.objects.exists(), f"{service} wrote no audit row"
     for model in (AuditEvent, AccessLog, ActivityEvent):
         assert personal_values_in(model) == [], f"{service} copied personal values into {model.__name__}"
+
+
+# ---- Scheduled jobs --------------------------------------------------------------------------------------------
+#
+# The billing jobs (a public `run_*` function of an app that takes a keyword-only `now`) write audit rows without an
+# actor. Each is run on a customer with the personal values above, on committed data: the jobs charge the sandbox
+# gateway after each commit, and the emails they send render those values.
+
+def _billed(customer, **fields):
+    from tests.subscriptions.factories import billed_subscription
+
+    return billed_subscription(customer=customer, **fields)
+
+
+def _hours_ago(hours):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return timezone.now() - timedelta(hours=hours)
+
+
+def _run_trial_ends(customer):
+    from subscriptions.billing import run_trial_ends
+
+    _billed(customer, status="trial", period_end=_hours_ago(1), card="pm_card_chargeDeclinedInsufficientFunds")
+    run_trial_ends()
+
+
+def _run_renewals(customer):
+    from subscriptions.billing import run_renewals
+    from tests.factories import PlanFactory
+
+    _billed(customer, period_end=_hours_ago(1), card="pm_card_chargeDeclinedInsufficientFunds",
+                  scheduled_plan=PlanFactory(code="bigger", price=2500), discount_percent=20, discount_cycles_left=1)
+    run_renewals()
+
+
+def _run_period_end_cancels(customer):
+    from subscriptions.billing import run_period_end_cancels
+
+    _billed(customer, period_end=_hours_ago(1), cancel_at_period_end=True, cancel_reason="too_expensive")
+    run_period_end_cancels()
+
+
+def _run_resumes(customer):
+    from subscriptions.billing import run_resumes
+
+    _billed(customer, status="paused", period_end=_hours_ago(24 * 20), resume_on=_hours_ago(1).date())
+    run_resumes()
+
+
+def _dunning(customer):
+    """A renewal that failed 8 days ago, walked through a retry and the end of the schedule: suspended."""
+    from subscriptions.billing import run_dunning, run_renewals
+
+    _billed(customer, period_end=_hours_ago(24 * 8 + 1), card="pm_card_chargeDeclinedInsufficientFunds")
+    run_renewals(now=_hours_ago(24 * 8))
+    run_dunning(now=_hours_ago(24 * 7 - 1))
+    run_dunning()
+
+
+def _run_dunning(customer):
+    _dunning(customer)
+
+
+def _run_expiry(customer):
+    from datetime import timedelta
+
+    from subscriptions.billing import run_expiry
+
+    _dunning(customer)
+    run_expiry(now=_hours_ago(0) + timedelta(days=30))
+
+
+def _run_cancels_after_settle(customer):
+    from subscriptions.billing import run_cancels_after_settle
+
+    _billed(customer, period_end=_hours_ago(-24 * 10), cancel_after_settle="now", cancel_reason="not_using")
+    run_cancels_after_settle()
+
+
+JOBS = {
+    "subscriptions.billing.run_trial_ends": _run_trial_ends,
+    "subscriptions.billing.run_renewals": _run_renewals,
+    "subscriptions.billing.run_period_end_cancels": _run_period_end_cancels,
+    "subscriptions.billing.run_resumes": _run_resumes,
+    "subscriptions.billing.run_dunning": _run_dunning,
+    "subscriptions.billing.run_expiry": _run_expiry,
+    "subscriptions.billing.run_cancels_after_settle": _run_cancels_after_settle,
+}
+# Functions that look like jobs but only run others: why, by name.
+NOT_JOBS: dict[str, str] = {"subscriptions.billing.run_all": "runs the billing jobs above in order (billing.JOBS)"}
+
+
+def scheduled_jobs() -> set[str]:
+    """Every public `run_*` function of a project app that takes a keyword-only `now`, found by reading the source."""
+    found = set()
+    root = Path(settings.BASE_DIR).resolve()
+    for config in apps.get_app_configs():
+        app_dir = Path(config.path)
+        if root not in app_dir.resolve().parents:
+            continue
+        for path in app_dir.rglob("*.py"):
+            if "migrations" in path.relative_to(app_dir).parts:
+                continue
+            parts = path.relative_to(app_dir).with_suffix("").parts
+            module = ".".join((config.name, *(parts[:-1] if parts[-1] == "__init__" else parts)))
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if (isinstance(node, ast.FunctionDef) and node.name.startswith("run_")
+                        and any(arg.arg == "now" for arg in node.args.kwonlyargs)):
+                    found.add(f"{module}.{node.name}")
+    return found
+
+
+def test_every_scheduled_job_is_exercised():
+    assert scheduled_jobs() - set(NOT_JOBS) == set(JOBS), (
+        "add each new job to JOBS so its audit rows are checked for personal values")
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_a_scheduled_job_leaves_no_personal_value_in_undeletable_rows(job, transactional_db):
+    from portal.roles import sync_roles
+    from tests.subscriptions.conftest import restore_billing_templates
+
+    sync_roles()  # the flush after a transactional test removes what the data migrations made
+    restore_billing_templates()
+    customer = CustomerFactory(**BEFORE)
+    before = AuditEvent.objects.count()
+    JOBS[job](Customer.objects.get(pk=customer.pk))
+    assert AuditEvent.objects.count() > before, f"{job} wrote no audit row"
+    for model in (AuditEvent, AccessLog, ActivityEvent):
+        assert personal_values_in(model) == [], f"{job} copied personal values into {model.__name__}"
 
 
 def test_the_profile_edit_names_every_changed_field(agent):

@@ -16,6 +16,7 @@ from customers.selectors.profile import (
     Page, ProfileOverview, customer_activity, customer_notes, customer_payments, customer_subscriptions,
     customer_tag_names,
 )
+from payments.models import Invoice
 from portal.api import api_view, iso, json_body, money
 from portal.access_log import serializes_customer_data
 from portal.cursors import InvalidCursor
@@ -90,7 +91,22 @@ def subscription_json(sub) -> dict:
         if sub.discount_cycles_left else None,
         "ended_at": iso(sub.ended_at),
         "payment_method": method_json(sub.payment_method),
+        **dunning_json(sub),
     }
+
+
+def dunning_json(sub) -> dict:
+    """The dunning schedule of its unpaid invoice: when the first charge failed, and the next retry (null: none
+    planned, e.g. until the card changes after a hard decline). Read from customer_subscriptions' annotations when
+    the list loaded them, otherwise with one query."""
+    if hasattr(sub, "next_retry_at"):
+        failed_at, retry_at = sub.payment_failed_at, sub.next_retry_at
+    else:
+        failed_at, retry_at = (Invoice.objects.filter(subscription=sub, status=Invoice.Status.OPEN,
+                                                      payment_failed_at__isnull=False)
+                               .order_by("payment_failed_at").values_list("payment_failed_at", "next_retry_at")
+                               .first() or (None, None))
+    return {"payment_failed_at": iso(failed_at), "next_retry_at": iso(retry_at)}
 
 
 @serializes_customer_data

@@ -14,11 +14,11 @@ from datetime import datetime
 from babel import Locale
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Case, QuerySet, Value, When
+from django.db.models import Case, OuterRef, QuerySet, Subquery, Value, When
 from django.utils.dateparse import parse_datetime
 
 from customers.models import ActivityEvent, Customer, CustomerMetrics, CustomerTag, Note, Storefront, Tag
-from payments.models import CreditEntry, Payment
+from payments.models import CreditEntry, Invoice, Payment
 from portal.cursors import decode_time_position, newest_first_rows
 from portal.models import Approval
 from segments.models import Segment, SegmentMembership
@@ -75,6 +75,8 @@ class LiveSubscription:
     current_period_end: datetime | None
     cancel_at_period_end: bool
     trial_end: datetime | None
+    # In grace: the unpaid invoice's next dunning retry (None: no retry until the card changes).
+    next_retry_at: datetime | None = None
 
     @property
     def status_label(self) -> str:
@@ -150,7 +152,11 @@ SELECT {_CUSTOMER_COLUMNS}, {_STOREFRONT_COLUMNS}, {_PLAN_COLUMNS}, {_METRICS_CO
             FROM {CreditEntry._meta.db_table} e WHERE e.customer_id = c.id), 0)::bigint,
   (SELECT json_build_object('public_id', s.public_id, 'status', s.status,
                             'current_period_end', s.current_period_end,
-                            'cancel_at_period_end', s.cancel_at_period_end, 'trial_end', s.trial_end)
+                            'cancel_at_period_end', s.cancel_at_period_end, 'trial_end', s.trial_end,
+                            -- only in grace: the dunning schedule's next retry of the unpaid invoice
+                            'next_retry_at', CASE WHEN s.status = 'grace' THEN
+                              (SELECT min(i.next_retry_at) FROM {Invoice._meta.db_table} i
+                                WHERE i.subscription_id = s.id AND i.status = 'open') END)
      FROM {Subscription._meta.db_table} s
     WHERE s.customer_id = c.id AND s.status = ANY(%(live)s) ORDER BY s.started_at DESC LIMIT 1),
   ARRAY(SELECT t.name FROM {CustomerTag._meta.db_table} ct JOIN {Tag._meta.db_table} t ON t.id = ct.tag_id
@@ -211,6 +217,7 @@ def profile_overview(public_id: str) -> ProfileOverview | None:
         live_subscription=LiveSubscription(
             public_id=live["public_id"], status=live["status"], current_period_end=_when(live["current_period_end"]),
             cancel_at_period_end=live["cancel_at_period_end"], trial_end=_when(live["trial_end"]),
+            next_retry_at=_when(live["next_retry_at"]),
         ) if live else None,
         tags=list(tags),
         segments=[SegmentBadge(code=s["code"], name=s["name"], reason=s["reason"], since=_when(s["since"]))
@@ -226,10 +233,15 @@ def profile_overview(public_id: str) -> ProfileOverview | None:
 # ---- Tabs ------------------------------------------------------------------------------------------------------
 
 def customer_subscriptions(customer: Customer) -> list[Subscription]:
-    """Every subscription, the live one first, then the most recently started."""
+    """Every subscription, the live one first, then the most recently started; each with the dunning schedule of
+    its unpaid invoice (`payment_failed_at`, `next_retry_at`: None when there is none, or no retry is planned)."""
     live_first = Case(When(status__in=Subscription.LIVE_STATUSES, then=Value(0)), default=Value(1))
+    unpaid = (Invoice.objects.filter(subscription=OuterRef("pk"), status=Invoice.Status.OPEN,
+                                     payment_failed_at__isnull=False).order_by("payment_failed_at"))
     return list(Subscription.objects.filter(customer=customer)
                 .select_related("plan", "scheduled_plan", "payment_method")
+                .annotate(payment_failed_at=Subquery(unpaid.values("payment_failed_at")[:1]),
+                          next_retry_at=Subquery(unpaid.values("next_retry_at")[:1]))
                 .order_by(live_first, "-started_at", "-id"))
 
 

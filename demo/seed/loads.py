@@ -165,14 +165,20 @@ def _periods(first: str, where: str) -> str:
 INVOICES = f"""
 INSERT INTO payments_invoice (id, public_id, number, customer_id, subscription_id, status, currency, lines,
                               subtotal, tax, total, credit_applied, period_start, period_end, issued_at, due_at,
-                              paid_at)
+                              paid_at, billing_reason, payment_failed_at, next_retry_at)
 SELECT v.invoice_id, {public_id('inv_', 'v.invoice_id', 3, _total('invoices'))},
        'INV-' || (1000000000 + v.invoice_id)::text, v.customer_id, v.subscription_id,
        CASE WHEN NOT (v.failing OR v.pending) THEN 'paid' WHEN v.status = 'expired' THEN 'uncollectible'
             ELSE 'open' END,
        v.currency, pl.lines, v.price, v.tax, v.price + v.tax, v.credit, v.starts, v.ends, v.starts, v.starts,
        CASE WHEN v.failing OR v.pending THEN NULL
-            WHEN v.retried THEN v.starts + make_interval(secs => v.retry_gap_days * 86400) ELSE v.starts END
+            WHEN v.retried THEN v.starts + make_interval(secs => v.retry_gap_days * 86400) ELSE v.starts END,
+       'subscription_cycle',
+       -- the dunning schedule of a failing period (payments/dunning.py): counted from its first failed charge, on
+       -- the period's first day; a grace subscription's next retry is the next attempt day, none after a hard decline
+       CASE WHEN v.failing THEN v.starts END,
+       CASE WHEN v.failing AND v.status = 'grace' AND NOT v.hard
+            THEN v.starts + make_interval(secs => 86400 * (ARRAY{list(ATTEMPT_DAYS)})[v.final_attempts + 1]) END
 FROM ({_periods('0', f's.id {IN_RANGE}')}) v
 JOIN {S}.plan pl ON pl.id = v.plan_id
 """

@@ -217,13 +217,15 @@
     if (dialog) { event.preventDefault(); dialog.close(); }
   });
 
-  // ---- Times in the agent's zone: the server sends <time datetime="UTC ISO" data-local[="date"|"day"|"seconds"]>. ----
+  // ---- Times in the agent's zone: the server sends <time datetime="UTC ISO" data-local[="date"|"day"|"weekday"|"seconds"]>. ----
   const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
   const secondsFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
   // data-local="day": a calendar day with no time of day (a resume date): the same day everywhere, not moved.
   const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeZone: "UTC" });
-  const formats = { date: dateFormat, day: dayFormat, seconds: secondsFormat };
+  // data-local="weekday": a day soon, with its weekday (a payment's next retry: "Thu 3 Dec").
+  const weekdayFormat = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short" });
+  const formats = { date: dateFormat, day: dayFormat, seconds: secondsFormat, weekday: weekdayFormat };
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   function localizeTimes(root) {
     const times = Array.from(root.querySelectorAll("time[data-local]"));

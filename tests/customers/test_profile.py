@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -139,14 +139,31 @@ def test_a_trial_shows_in_the_header_with_its_end_date_and_the_price_after_it(ag
     assert "$0.00" in page and "during the trial; $25.00 a month once it converts" in page
 
 
-def test_grace_shows_since_when_the_payment_fails_and_until_when_it_is_retried(agent_client, settings):
+def _in_dunning(customer, *, failed_at, next_retry_at):
+    """The live subscription's unpaid invoice, as the billing job leaves it after a failed charge."""
+    subscription = customer.subscriptions.get(status=Subscription.Status.GRACE)
+    InvoiceFactory(customer=customer, subscription=subscription, status="open", payment_failed_at=failed_at,
+                   next_retry_at=next_retry_at)
+    customer_refresh_derived_state(customer)
+    return Customer.objects.get(pk=customer.pk)
+
+
+def test_grace_shows_when_the_payment_failed_and_the_next_retry(agent_client, settings):
     settings.PORTAL = {**settings.PORTAL, "DUNNING_RETRY_DAYS": [1, 3, 5, 7]}
-    customer = make_customer(live_status=Subscription.Status.GRACE)
-    page = re.sub(r"<[^>]+>", "", text(agent_client.get(profile_url(customer))))
-    since = customer.payment_failing_since
-    assert (f"Grace payment failing since {since:%Y-%m-%d}, access until {since + timedelta(days=7):%Y-%m-%d}"
-            in " ".join(page.split()))
-    assert f"Renewal failed {since:%Y-%m-%d}, retrying until" in " ".join(page.split())
+    failed = datetime(2026, 11, 27, 9, 30, tzinfo=dt_timezone.utc)
+    customer = _in_dunning(make_customer(live_status=Subscription.Status.GRACE), failed_at=failed,
+                           next_retry_at=datetime(2026, 12, 3, 9, 30, tzinfo=dt_timezone.utc))
+    page = " ".join(re.sub(r"<[^>]+>", "", text(agent_client.get(profile_url(customer)))).split())
+    assert customer.payment_failing_since == failed
+    assert "Grace payment failing since 2026-11-27, access until 2026-12-04" in page
+    assert page.count("Payment failed on 27 Nov; next retry Thu 3 Dec") == 2  # the header and the Subscriptions tab
+
+
+def test_grace_after_a_hard_decline_says_no_retry_until_the_card_changes(agent_client):
+    failed = datetime(2026, 11, 27, 9, 30, tzinfo=dt_timezone.utc)
+    customer = _in_dunning(make_customer(live_status=Subscription.Status.GRACE), failed_at=failed, next_retry_at=None)
+    page = " ".join(re.sub(r"<[^>]+>", "", text(agent_client.get(profile_url(customer)))).split())
+    assert page.count("Payment failed on 27 Nov; no retry until the card changes") == 2
 
 
 def test_paused_shows_the_resume_date(agent_client):

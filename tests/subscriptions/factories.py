@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from customers.services import customer_refresh_derived_state
-from payments.models import Invoice, Payment
+from payments.models import Invoice, Payment, PaymentMethod
+from subscriptions.billing import add_months
 from subscriptions.models import Plan, Subscription
-from tests.factories import PaymentFactory, PlanFactory, SubscriptionFactory
+from tests.factories import PaymentFactory, PaymentMethodFactory, PlanFactory, SubscriptionFactory
 from tests.payments.factories import card_customer, open_invoice
 
 
@@ -98,3 +99,33 @@ def snapshot(subscription: Subscription) -> dict:
         **{model.__name__: model.objects.count() for model in (AuditEvent, ActivityEvent, Invoice, Payment,
                                                                CreditEntry, SubscriptionRequest)},
     }
+
+
+# ---- For the billing jobs ------------------------------------------------------------------------------------
+
+def billed_subscription(*, period_end: datetime, card: str = "pm_card_visa", plan=None, status: str = "active",
+                        customer=None, **fields) -> Subscription:
+    """A subscription of a web customer (`customer`, or a new one) paying with a sandbox test card, whose current
+    monthly period ends at `period_end` (for a trial: the trial ends then). The customer's derived state is what
+    the services keep."""
+    if customer is None:
+        customer = card_customer(card=card)
+    else:
+        PaymentMethodFactory(customer=customer, gateway="sandbox", gateway_ref=card, is_default=True)
+    plan = plan or PlanFactory(price=1500)
+    start = add_months(period_end, -1)
+    if status == Subscription.Status.TRIAL:
+        fields.setdefault("trial_end", period_end)
+    subscription = SubscriptionFactory(customer=customer, plan=plan, status=status, started_at=start,
+                                       current_period_start=start, current_period_end=period_end,
+                                       payment_method=PaymentMethod.objects.get(customer=customer), **fields)
+    customer_refresh_derived_state(customer)
+    return subscription
+
+
+def replace_card(customer, card: str = "pm_card_visa") -> PaymentMethod:
+    """The customer's default method becomes a new sandbox card (as a card update would leave it)."""
+    PaymentMethod.objects.filter(customer=customer, is_default=True).update(is_default=False)
+    return PaymentMethod.objects.create(customer=customer, kind="card", brand="visa", last4=card[-4:].rjust(4, "0"),
+                                        is_default=True, gateway="sandbox", gateway_ref=card,
+                                        created_at=timezone.now())

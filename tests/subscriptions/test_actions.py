@@ -296,7 +296,7 @@ def test_resuming_a_suspended_subscription_charges_its_invoice_first(ann, plans)
     assert result.message == "Charged $49.00 on Visa •••• 4242; the subscription is active again."
     assert outstanding_invoice_count(subscription) == 0
     assert Customer.objects.get(pk=subscription.customer_id).mrr == 4900
-    assert subscription_events(subscription) == ["reactivated"]
+    assert subscription_events(subscription) == ["payment_recovered"]
 
 
 def outstanding_invoice_count(subscription) -> int:

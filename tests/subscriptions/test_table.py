@@ -46,7 +46,7 @@ LANDS = {
     (S.ACTIVE, "pause"): (S.PAUSED, "paused", 0, None),
     (S.PAUSED, "resume"): (S.ACTIVE, "resumed", 0,
                            lambda before, after: after.current_period_end > before.current_period_end),
-    (S.SUSPENDED, "resume"): (S.ACTIVE, "reactivated", 1, None),
+    (S.SUSPENDED, "resume"): (S.ACTIVE, "payment_recovered", 1, None),
     (S.TRIAL, "extend_trial"): (S.TRIAL, "trial_extended", 0,
                                 lambda before, after: after.trial_end == before.trial_end + timedelta(days=7)),
 }
