@@ -12,6 +12,7 @@ import uuid
 import pytest
 from django.conf import settings
 from celery import Celery
+from celery.result import allow_join_result
 
 from portal.broker import broker_urls
 from tests.helpers import ROOT, subprocess_env
@@ -35,7 +36,10 @@ def _round_trip(broker: str, backend: str) -> dict:
     producer = Celery("roundtrip-test", broker=broker, backend=backend)
     try:
         result = producer.send_task("portal.ping", args=["hello"], queue=queue)
-        return result.get(timeout=120)
+        # Eager tasks sent from two threads at once (the concurrency tests) can leave Celery's process-wide "inside
+        # a task" flag set (its save/restore is not thread-safe); this test is not inside a task.
+        with allow_join_result():
+            return result.get(timeout=120)
     finally:
         worker.terminate()
         worker.wait(timeout=60)
