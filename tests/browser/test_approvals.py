@@ -10,14 +10,7 @@ from playwright.sync_api import expect
 from portal.models import Approval
 from tests.approval_kinds import request_tag
 from tests.factories import CustomerFactory, UserFactory
-
-
-def _sign_in(page, base_url, user, password="correct-horse-battery"):
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base_url}/customers/")
+from tests.browser.sign_in import sign_in
 
 
 def test_a_manager_decides_in_the_queue_and_the_agent_sees_it(live_server, page, browser, agent, approval_kinds):
@@ -27,7 +20,7 @@ def test_a_manager_decides_in_the_queue_and_the_agent_sees_it(live_server, page,
                           note="Ten years with us; asked for the VIP line.")
     own = request_tag(customer=customer, actor=manager, tag="partner")
 
-    _sign_in(page, live_server.url, manager)
+    sign_in(page, live_server.url, manager)
     badge = page.locator(".sidebar .nav-badge")
     # The agent's request, not the manager's own; "(" and " waiting)" are for screen readers.
     expect(badge).to_have_text("(1 waiting)")
@@ -60,7 +53,7 @@ def test_a_manager_decides_in_the_queue_and_the_agent_sees_it(live_server, page,
     # The agent, in a browser of their own: My requests, and the customer's timeline.
     agent_context = browser.new_context()
     agent_page = agent_context.new_page()
-    _sign_in(agent_page, live_server.url, agent)
+    sign_in(agent_page, live_server.url, agent)
     agent_page.goto(f"{live_server.url}/approvals/")
     expect(agent_page.get_by_role("link", name="My requests")).to_have_attribute("aria-current", "page")
     expect(agent_page.locator(f"#approval-{waiting.public_id}")).to_contain_text("Approved by mira")

@@ -11,14 +11,7 @@ from playwright.sync_api import expect
 from payments.models import Payment, Refund
 from tests.factories import UserFactory
 from tests.payments.factories import captured_payment, card_customer
-
-
-def _sign_in(page, base_url, user, password="correct-horse-battery"):
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base_url}/customers/")
+from tests.browser.sign_in import sign_in
 
 
 def test_an_agent_refunds_part_and_an_out_of_window_refund_is_approved(live_server, page, browser, agent):
@@ -28,7 +21,7 @@ def test_an_agent_refunds_part_and_an_out_of_window_refund_is_approved(live_serv
     Payment.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=45))
     manager = UserFactory(username="mira", role="Manager")
 
-    _sign_in(page, live_server.url, agent)
+    sign_in(page, live_server.url, agent)
     page.goto(f"{live_server.url}/customers/{customer.public_id}/payments/")
     page.get_by_role("link", name=f"Refund payment {recent.public_id}").click()
     dialog = page.locator("#money-dialog")
@@ -53,7 +46,7 @@ def test_an_agent_refunds_part_and_an_out_of_window_refund_is_approved(live_serv
 
     manager_context = browser.new_context()
     manager_page = manager_context.new_page()
-    _sign_in(manager_page, live_server.url, manager)
+    sign_in(manager_page, live_server.url, manager)
     manager_page.goto(f"{live_server.url}/approvals/")
     approval_row = manager_page.locator("[id^=approval-apr_]").first
     expect(approval_row).to_contain_text("Refund $25.00 of payment")

@@ -12,14 +12,7 @@ from playwright.sync_api import expect
 from subscriptions.models import RetentionOffer, Subscription
 from subscriptions.retention import add_months
 from tests.subscriptions.catalog import catalogue, subscribed
-
-
-def _sign_in(page, base_url, user, password="correct-horse-battery"):
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base_url}/customers/")
+from tests.browser.sign_in import sign_in
 
 
 def test_an_agent_upgrades_after_the_preview(live_server, page, agent):
@@ -27,7 +20,7 @@ def test_an_agent_upgrades_after_the_preview(live_server, page, agent):
     subscription = subscribed(plans["standard"])
     customer = subscription.customer
 
-    _sign_in(page, live_server.url, agent)
+    sign_in(page, live_server.url, agent)
     page.goto(f"{live_server.url}/customers/{customer.public_id}/subscriptions/")
     page.get_by_role("link", name="Change plan…").click()
     dialog = page.locator("#subscription-dialog")
@@ -56,7 +49,7 @@ def test_not_using_it_is_offered_a_pause_which_the_customer_accepts(live_server,
     subscription = subscribed(catalogue()["standard"])
     customer = subscription.customer
 
-    _sign_in(page, live_server.url, agent)
+    sign_in(page, live_server.url, agent)
     page.goto(f"{live_server.url}/customers/{customer.public_id}/subscriptions/")
     page.get_by_role("link", name="Cancel…").click()
     dialog = page.locator("#subscription-dialog")

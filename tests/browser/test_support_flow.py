@@ -11,14 +11,7 @@ from playwright.sync_api import expect
 from payments.models import Payment
 from support.models import Escalation, Ticket
 from tests.factories import CustomerFactory, PaymentFactory, PaymentMethodFactory, UserFactory
-
-
-def _sign_in(page, base_url, user, password="correct-horse-battery"):
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base_url}/customers/")
+from tests.browser.sign_in import sign_in
 
 
 def test_failed_payment_to_ticket_to_escalation_to_resolution(live_server, page, browser, agent):
@@ -29,7 +22,7 @@ def test_failed_payment_to_ticket_to_escalation_to_resolution(live_server, page,
     manager = UserFactory(username="mira", role="Manager")
 
     # The agent: ticket from the failed payment, an internal note.
-    _sign_in(page, live_server.url, agent)
+    sign_in(page, live_server.url, agent)
     page.goto(f"{live_server.url}/customers/{customer.public_id}/payments/")
     page.get_by_role("link", name=f"Open a ticket about payment {failed.public_id}").click()
     page.get_by_label("Description").fill("Card declined at renewal; the customer disputes the decline.")
@@ -59,7 +52,7 @@ def test_failed_payment_to_ticket_to_escalation_to_resolution(live_server, page,
     # The manager resolves it from the queue, in a browser of their own.
     manager_context = browser.new_context()
     manager_page = manager_context.new_page()
-    _sign_in(manager_page, live_server.url, manager)
+    sign_in(manager_page, live_server.url, manager)
     manager_page.goto(f"{live_server.url}/escalations/")
     panel = manager_page.locator(f"#escalation-{escalation.public_id}")
     expect(panel).to_contain_text("Katherine Johnson")
