@@ -98,6 +98,9 @@ class Invoice(models.Model):
                          condition=Q(status="open", next_retry_at__isnull=False)),
             models.Index(fields=["payment_failed_at", "id"], name="invoice_dunning_waiting",
                          condition=Q(status="open", next_retry_at__isnull=True, payment_failed_at__isnull=False)),
+            # A customer's invoices in dunning (the cancel guardrail on every Subscriptions tab): a few rows at most.
+            models.Index(fields=["customer"], name="invoice_in_dunning_by_customer",
+                         condition=Q(status="open", next_retry_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -156,7 +159,13 @@ class Payment(models.Model):
                 & Q(amount_refund_pending__lte=F("amount") - F("amount_refunded")),
                 name="payment_pending_refunds_within_amount"),
         ]
-        indexes = [models.Index(fields=["customer", "-created_at", "-id"], name="payment_customer_time")]
+        indexes = [
+            models.Index(fields=["customer", "-created_at", "-id"], name="payment_customer_time"),
+            # A customer's unsettled charges (the cancel guardrail on every Subscriptions tab), without walking a
+            # long history: pending and unknown payments are a handful in millions.
+            models.Index(fields=["customer"], name="payment_unsettled_by_customer",
+                         condition=Q(status__in=["pending", "unknown"])),
+        ]
 
     def __str__(self) -> str:
         return self.public_id
